@@ -1,0 +1,252 @@
+"""OpView classes for the `ref` dialect's operations, with builders.
+
+The dialect is unregistered in C++ (ops print in generic syntax); these Python
+classes give the ops named accessors. Importing this module registers them and
+the dialect search prefix `refhlo.compiler.dialect`, so walking a module or
+iterating a block yields e.g. `RefGetOp` for a `"ref.get"` op.
+
+| op | operands | results |
+|---|---|---|
+| ref.new | init | ref |
+| ref.empty | - | ref |
+| ref.get | ref, dyn offsets..., [indices] | value |
+| ref.set | ref, value, dyn offsets..., [indices] | - |
+| ref.swap | ref, value, dyn offsets..., [indices] | old value |
+| ref.addupdate | ref, value, dyn offsets..., [indices] | - |
+| ref.freeze | ref | value |
+| ref.free | ref | - |
+| ref.view | ref, dyn offsets... | sub-ref |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from jaxlib.mlir import ir
+from jaxlib.mlir._mlir_libs import _mlir
+
+from refhlo.compiler.dialect.indexer import Indexer
+from refhlo.compiler.dialect.types import ref_type, ref_value_type
+
+DIALECT_NAMESPACE = "ref"
+_SEARCH_PREFIX = "refhlo.compiler.dialect"
+
+if _SEARCH_PREFIX not in _mlir.globals.dialect_search_modules:
+  _mlir.globals.append_dialect_search_prefix(_SEARCH_PREFIX)
+
+
+@_mlir.register_dialect
+class RefDialect(ir.Dialect):
+  DIALECT_NAMESPACE = DIALECT_NAMESPACE
+
+
+def _create(name: str, results: Sequence[ir.Type], operands: Sequence[ir.Value],
+            attributes: dict[str, ir.Attribute] | None = None, *,
+            loc: ir.Location | None = None,
+            ip: ir.InsertionPoint | None = None) -> ir.OpView:
+  op = ir.Operation.create(name, results=list(results), operands=list(operands),
+                           attributes=attributes or {}, loc=loc, ip=ip)
+  return op.opview
+
+
+class _RefOp(ir.OpView):
+  """Common accessors: every ref op but new/empty takes the ref first."""
+  _ODS_REGIONS = (0, True)
+
+  @property
+  def ref(self) -> ir.Value:
+    return self.operation.operands[0]
+
+
+class _AccessOp(_RefOp):
+  """get/set/swap/addupdate/view: ref, [value], dyn offsets..., [indices]."""
+  HAS_VALUE_OPERAND = False
+
+  @property
+  def indexer(self) -> Indexer:
+    return Indexer.from_op(self.operation)
+
+  def _index_operands(self) -> list[ir.Value]:
+    start = 2 if self.HAS_VALUE_OPERAND else 1
+    ops = self.operation.operands
+    return [ops[i] for i in range(start, len(ops))]
+
+  @property
+  def dynamic_offsets(self) -> list[ir.Value]:
+    return self.indexer.split_operands(self._index_operands())[0]
+
+  @property
+  def indices(self) -> ir.Value | None:
+    return self.indexer.split_operands(self._index_operands())[1]
+
+  @classmethod
+  def _operands(cls, ref: ir.Value, value: ir.Value | None,
+                dynamic_offsets: Sequence[ir.Value],
+                indices: ir.Value | None) -> list[ir.Value]:
+    out = [ref]
+    if value is not None:
+      out.append(value)
+    out.extend(dynamic_offsets)
+    if indices is not None:
+      out.append(indices)
+    return out
+
+  @staticmethod
+  def _indexer_for(ref: ir.Value, indexer: Indexer | None,
+                   indices: ir.Value | None) -> Indexer:
+    if indexer is not None:
+      return indexer
+    return Indexer.whole(ref_value_type(ref.type).shape)
+
+  @staticmethod
+  def value_type_for(ref: ir.Value, indexer: Indexer) -> ir.RankedTensorType:
+    """The tensor type an access with `indexer` moves."""
+    elt = ref_value_type(ref.type).element_type
+    return ir.RankedTensorType.get(list(indexer.value_shape), elt)
+
+
+@_mlir.register_operation(RefDialect)
+class RefNewOp(_RefOp):
+  """`%r = "ref.new"(%init)`: a new location holding `init`."""
+  OPERATION_NAME = "ref.new"
+
+  @property
+  def init(self) -> ir.Value:
+    return self.operation.operands[0]
+
+  @property
+  def result(self) -> ir.Value:
+    return self.operation.results[0]
+
+  @classmethod
+  def build(cls, init: ir.Value, *, loc=None, ip=None) -> RefNewOp:
+    return _create(cls.OPERATION_NAME, [ref_type(init.type)], [init], loc=loc, ip=ip)
+
+
+@_mlir.register_operation(RefDialect)
+class RefEmptyOp(_RefOp):
+  """`%r = "ref.empty"()`: a new location, undefined until written."""
+  OPERATION_NAME = "ref.empty"
+
+  @property
+  def result(self) -> ir.Value:
+    return self.operation.results[0]
+
+  @classmethod
+  def build(cls, value_type: ir.Type, *, loc=None, ip=None) -> RefEmptyOp:
+    return _create(cls.OPERATION_NAME, [ref_type(value_type)], [], loc=loc, ip=ip)
+
+
+@_mlir.register_operation(RefDialect)
+class RefGetOp(_AccessOp):
+  """`%v = "ref.get"(%r, offsets..., [indices])`: read (part of) the ref."""
+  OPERATION_NAME = "ref.get"
+
+  @property
+  def result(self) -> ir.Value:
+    return self.operation.results[0]
+
+  @classmethod
+  def build(cls, ref: ir.Value, indexer: Indexer | None = None,
+            dynamic_offsets: Sequence[ir.Value] = (),
+            indices: ir.Value | None = None, *, loc=None, ip=None) -> RefGetOp:
+    idx = cls._indexer_for(ref, indexer, indices)
+    return _create(cls.OPERATION_NAME, [cls.value_type_for(ref, idx)],
+                   cls._operands(ref, None, dynamic_offsets, indices),
+                   idx.to_attributes(ref.context), loc=loc, ip=ip)
+
+
+class _WriteOp(_AccessOp):
+  HAS_VALUE_OPERAND = True
+  HAS_RESULT = False
+
+  @property
+  def value(self) -> ir.Value:
+    return self.operation.operands[1]
+
+  @classmethod
+  def build(cls, ref: ir.Value, value: ir.Value, indexer: Indexer | None = None,
+            dynamic_offsets: Sequence[ir.Value] = (),
+            indices: ir.Value | None = None, *, loc=None, ip=None):
+    idx = cls._indexer_for(ref, indexer, indices)
+    results = [value.type] if cls.HAS_RESULT else []
+    return _create(cls.OPERATION_NAME, results,
+                   cls._operands(ref, value, dynamic_offsets, indices),
+                   idx.to_attributes(ref.context), loc=loc, ip=ip)
+
+
+@_mlir.register_operation(RefDialect)
+class RefSetOp(_WriteOp):
+  """`"ref.set"(%r, %v, offsets..., [indices])`: write."""
+  OPERATION_NAME = "ref.set"
+
+
+@_mlir.register_operation(RefDialect)
+class RefSwapOp(_WriteOp):
+  """`%old = "ref.swap"(%r, %v, offsets..., [indices])`: write, return old value."""
+  OPERATION_NAME = "ref.swap"
+  HAS_RESULT = True
+
+  @property
+  def result(self) -> ir.Value:
+    return self.operation.results[0]
+
+
+@_mlir.register_operation(RefDialect)
+class RefAddUpdateOp(_WriteOp):
+  """`"ref.addupdate"(%r, %v, offsets..., [indices])`: `ref[idx] += v`."""
+  OPERATION_NAME = "ref.addupdate"
+
+
+@_mlir.register_operation(RefDialect)
+class RefFreezeOp(_RefOp):
+  """`%v = "ref.freeze"(%r)`: final read; no use of the ref afterwards."""
+  OPERATION_NAME = "ref.freeze"
+
+  @property
+  def result(self) -> ir.Value:
+    return self.operation.results[0]
+
+  @classmethod
+  def build(cls, ref: ir.Value, *, loc=None, ip=None) -> RefFreezeOp:
+    return _create(cls.OPERATION_NAME, [ref_value_type(ref.type)], [ref],
+                   loc=loc, ip=ip)
+
+
+@_mlir.register_operation(RefDialect)
+class RefFreeOp(_RefOp):
+  """`"ref.free"(%r)`: end of life; no use of the ref afterwards."""
+  OPERATION_NAME = "ref.free"
+
+  @classmethod
+  def build(cls, ref: ir.Value, *, loc=None, ip=None) -> RefFreeOp:
+    return _create(cls.OPERATION_NAME, [], [ref], loc=loc, ip=ip)
+
+
+@_mlir.register_operation(RefDialect)
+class RefViewOp(_AccessOp):
+  """`%s = "ref.view"(%r, offsets...)`: a sub-ref aliasing a window of `%r`."""
+  OPERATION_NAME = "ref.view"
+
+  @property
+  def result(self) -> ir.Value:
+    return self.operation.results[0]
+
+  @classmethod
+  def build(cls, ref: ir.Value, indexer: Indexer,
+            dynamic_offsets: Sequence[ir.Value] = (), *, loc=None, ip=None
+            ) -> RefViewOp:
+    result = ref_type(cls.value_type_for(ref, indexer))
+    return _create(cls.OPERATION_NAME, [result],
+                   cls._operands(ref, None, dynamic_offsets, None),
+                   indexer.to_attributes(ref.context), loc=loc, ip=ip)
+
+
+REF_OPS = {c.OPERATION_NAME: c for c in (
+    RefNewOp, RefEmptyOp, RefGetOp, RefSetOp, RefSwapOp, RefAddUpdateOp,
+    RefFreezeOp, RefFreeOp, RefViewOp)}
+"""Every v1 op, by name."""
+
+ACCESS_OPS = {c.OPERATION_NAME: c for c in (
+    RefGetOp, RefSetOp, RefSwapOp, RefAddUpdateOp, RefViewOp)}
+"""The ops that take an indexer."""

@@ -1,0 +1,123 @@
+"""The pass base class, pass pipelines, and the pass registry's types.
+
+A pass is a dataclass subclass of `Pass`: class attributes give its flag
+(`NAME`, spelled `ref-verb-noun`), one-line `SUMMARY` and a `DESCRIPTION`
+with a before/after IR example; dataclass fields are its options, spelled
+`name{field-name=value}` on the command line (underscores become dashes).
+`run(module)` transforms the `builtin.module` in place and reports errors with
+`emit_error(op, message)` (MLIR's diagnostic machinery, so ref-opt prints
+`file:line:col: error: ...`) followed by `raise PassFailure()`, or simply
+`raise PassError(op, message)`.
+
+A `PassPipeline` is a named list of pipeline elements (our passes and upstream
+ones such as `canonicalize`), registered like a pass (e.g. `ref-to-stablehlo`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from jaxlib.mlir import ir
+
+
+class PassFailure(Exception):
+  """Raised by a pass after it emitted its diagnostics."""
+
+
+class PassError(PassFailure):
+  """Raised by a pass to report `message` at `where` (an op or a location)."""
+
+  def __init__(self, where: ir.Operation | ir.OpView | ir.Location | ir.Value | None,
+               message: str):
+    super().__init__(message)
+    self.where = where
+    self.message = message
+
+
+def location_of(where: Any) -> ir.Location:
+  if where is None:
+    return ir.Location.unknown()
+  if isinstance(where, ir.Location):
+    return where
+  if isinstance(where, ir.Value):
+    return where.location
+  return where.operation.location
+
+
+def emit_error(where: Any, message: str) -> None:
+  """Emits an error diagnostic at an op, value or location."""
+  location_of(where).emit_error(message)
+
+
+@dataclasses.dataclass
+class Pass:
+  """Base class of refhlo's passes. Subclasses are dataclasses."""
+
+  NAME: ClassVar[str] = ""
+  SUMMARY: ClassVar[str] = ""
+  DESCRIPTION: ClassVar[str] = ""
+
+  def run(self, module: ir.Operation) -> None:
+    raise NotImplementedError
+
+  # -- options ------------------------------------------------------------
+
+  @classmethod
+  def options(cls) -> list[dataclasses.Field]:
+    return list(dataclasses.fields(cls))
+
+  @classmethod
+  def option_name(cls, f: dataclasses.Field) -> str:
+    return f.name.replace("_", "-")
+
+  @classmethod
+  def from_options(cls, options: dict[str, str]) -> Pass:
+    """Builds the pass from `{option-name: text}`; ValueError on bad input."""
+    fields = {cls.option_name(f): f for f in cls.options()}
+    kwargs: dict[str, Any] = {}
+    for key, text in options.items():
+      if key not in fields:
+        known = ", ".join(sorted(fields)) or "none"
+        raise ValueError(
+            f"pass '{cls.NAME}' has no option '{key}' (options: {known})")
+      f = fields[key]
+      kwargs[f.name] = _parse_option(cls.NAME, key, f, text)
+    return cls(**kwargs)
+
+  def option_string(self) -> str:
+    parts = []
+    for f in self.options():
+      v = getattr(self, f.name)
+      if isinstance(v, bool):
+        v = "true" if v else "false"
+      parts.append(f"{self.option_name(f)}={v}")
+    return "{" + " ".join(parts) + "}" if parts else ""
+
+
+def _parse_option(pass_name: str, key: str, f: dataclasses.Field, text: str) -> Any:
+  typ = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+  if typ == "bool":
+    low = text.strip().lower()
+    if low in ("", "true", "1"):
+      return True
+    if low in ("false", "0"):
+      return False
+    raise ValueError(f"option '{key}' of pass '{pass_name}' expects true or false, got '{text}'")
+  if typ == "int":
+    try:
+      return int(text)
+    except ValueError:
+      raise ValueError(
+          f"option '{key}' of pass '{pass_name}' expects an integer, got '{text}'") from None
+  return text
+
+
+@dataclasses.dataclass(frozen=True)
+class PassPipeline:
+  """A registered pipeline: a name standing for a list of pipeline elements."""
+
+  NAME: str
+  SUMMARY: str
+  DESCRIPTION: str
+  ELEMENTS: tuple[str, ...]

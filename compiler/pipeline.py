@@ -1,0 +1,188 @@
+"""Pass pipelines: parse `builtin.module(a, b{opt=v}, canonicalize)`, build an
+MLIR PassManager mixing refhlo's Python passes with upstream ones, run it.
+
+refhlo's passes run at module level (jaxlib cannot nest a Python pass under
+`func.func`); upstream passes may be nested (`func.func(canonicalize)`).
+Registered pipelines (`ref-to-stablehlo`) expand into their elements, so
+`--mlir-print-ir-after-all` and `--mlir-timing` see every step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from jaxlib.mlir import ir, passmanager
+
+from refhlo.compiler import diagnostics, transforms
+from refhlo.compiler.passes import Pass, PassError, PassFailure, PassPipeline
+
+
+class PipelineError(ValueError):
+  """A pipeline string that names an unknown pass or a bad option."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Element:
+  """One pipeline element: `name{options}` or `anchor(nested pipeline)`."""
+  name: str
+  options: dict[str, str]
+  nested: str | None  # the text inside `anchor(...)`
+  text: str
+
+
+def split_top_level(text: str) -> list[str]:
+  """Splits on commas outside (), {} and quotes."""
+  parts, depth, cur, quote = [], 0, [], False
+  for ch in text:
+    if ch == '"':
+      quote = not quote
+    elif not quote and ch in "({":
+      depth += 1
+    elif not quote and ch in ")}":
+      depth -= 1
+      if depth < 0:
+        raise PipelineError(f"unbalanced '{ch}' in pass pipeline '{text}'")
+    if ch == "," and depth == 0 and not quote:
+      parts.append("".join(cur))
+      cur = []
+    else:
+      cur.append(ch)
+  if depth != 0 or quote:
+    raise PipelineError(f"unbalanced brackets in pass pipeline '{text}'")
+  parts.append("".join(cur))
+  return [p.strip() for p in parts if p.strip()]
+
+
+_NAME_RE = re.compile(r"^([A-Za-z0-9_.\-]+)\s*(.*)$", re.S)
+
+
+def parse_options(name: str, text: str) -> dict[str, str]:
+  """`{a=1 b="x y" c}` -> {'a': '1', 'b': 'x y', 'c': ''}."""
+  body = text.strip()[1:-1]
+  out: dict[str, str] = {}
+  for m in re.finditer(r'([A-Za-z0-9_\-]+)(?:\s*=\s*("(?:[^"]*)"|[^\s}]*))?|(\S+)', body):
+    if m.group(3):
+      raise PipelineError(f"cannot parse options '{text}' of pass '{name}'")
+    val = m.group(2) or ""
+    if val.startswith('"') and val.endswith('"') and len(val) >= 2:
+      val = val[1:-1]
+    out[m.group(1)] = val
+  return out
+
+
+def parse_element(text: str) -> Element:
+  m = _NAME_RE.match(text)
+  if not m:
+    raise PipelineError(f"cannot parse pass pipeline element '{text}'")
+  name, rest = m.group(1), m.group(2).strip()
+  if not rest:
+    return Element(name, {}, None, text)
+  if rest.startswith("{") and rest.endswith("}"):
+    return Element(name, parse_options(name, rest), None, text)
+  if rest.startswith("(") and rest.endswith(")"):
+    return Element(name, {}, rest[1:-1], text)
+  raise PipelineError(f"cannot parse pass pipeline element '{text}'")
+
+
+def parse_pipeline(text: str) -> list[Element]:
+  """Parses a pipeline, with or without the `builtin.module(...)` anchor."""
+  elements = [parse_element(t) for t in split_top_level(text)]
+  if len(elements) == 1 and elements[0].name == "builtin.module" and \
+      elements[0].nested is not None:
+    return parse_pipeline(elements[0].nested)
+  return elements
+
+
+def _mentions_ref_pass(text: str) -> str | None:
+  for name in transforms.pass_names():
+    if re.search(rf"(?<![\w\-]){re.escape(name)}(?![\w\-])", text):
+      return name
+  return None
+
+
+def _run_callback(p: Pass):
+  """Wraps `p.run` for the PassManager: failures become diagnostics."""
+
+  def run(op, pass_):
+    try:
+      p.run(op)
+    except PassError as e:
+      diagnostics_loc = e.where
+      from refhlo.compiler.passes import emit_error
+      emit_error(diagnostics_loc, e.message)
+      pass_.signal_pass_failure()
+    except PassFailure:
+      pass_.signal_pass_failure()
+    except Exception as e:  # a bug in refhlo: report it, never abort
+      op.location.emit_error(
+          f"internal error in pass '{p.NAME}': {type(e).__name__}: {e}")
+      pass_.signal_pass_failure()
+
+  return run
+
+
+def add_elements(pm: passmanager.PassManager, elements: list[Element],
+                 _depth: int = 0) -> None:
+  """Adds parsed elements to `pm`, expanding registered pipelines."""
+  if _depth > 16:
+    raise PipelineError("registered pipelines nest too deeply")
+  for el in elements:
+    entry = transforms.get_pass(el.name)
+    if isinstance(entry, PassPipeline):
+      if el.options:
+        raise PipelineError(f"pipeline '{el.name}' takes no options")
+      add_elements(pm, [parse_element(t) for t in entry.ELEMENTS], _depth + 1)
+      continue
+    if entry is not None:
+      if el.nested is not None:
+        raise PipelineError(f"'{el.name}' is a pass, not an op anchor")
+      try:
+        p = entry.from_options(el.options)
+      except ValueError as e:
+        raise PipelineError(str(e)) from None
+      pm.add(_run_callback(p), type(p).__name__, p.NAME, p.SUMMARY)
+      continue
+    if el.nested is not None:
+      inner = _mentions_ref_pass(el.nested)
+      if inner:
+        raise PipelineError(
+            f"pass '{inner}' runs on builtin.module and cannot be nested "
+            f"under '{el.name}'")
+    try:
+      pm.add(el.text)
+    except ValueError as e:
+      msg = str(e).strip().splitlines()
+      detail = msg[0] if msg else ""
+      if "does not refer to a registered pass" in str(e):
+        raise PipelineError(f"'{el.name}' does not refer to a registered pass "
+                            f"or pass pipeline") from None
+      raise PipelineError(f"invalid pass '{el.text}': {detail}") from None
+
+
+def build_pass_manager(pipeline: str | list[Element],
+                       context: ir.Context | None = None
+                       ) -> passmanager.PassManager:
+  """A PassManager anchored on builtin.module running `pipeline`."""
+  elements = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+  pm = passmanager.PassManager("builtin.module", context=context)
+  add_elements(pm, elements)
+  return pm
+
+
+class PipelineFailure(Exception):
+  """Running a pipeline failed; `diagnostics` say why."""
+
+  def __init__(self, diags: list[diagnostics.Diagnostic]):
+    super().__init__("\n".join(diagnostics.format_diagnostic(d) for d in diags))
+    self.diagnostics = diags
+
+
+def run_pipeline(module: ir.Module | ir.Operation, pipeline: str) -> None:
+  """Runs `pipeline` on `module` in place; raises PipelineFailure on errors."""
+  op = module.operation
+  pm = build_pass_manager(pipeline, context=op.context)
+  try:
+    pm.run(op)
+  except ir.MLIRError as e:
+    raise PipelineFailure(diagnostics.from_error(e)) from None
