@@ -24,7 +24,6 @@ if not filecheck:
 ref_opt = shutil.which("ref-opt")
 if not ref_opt:
   lit_config.fatal("ref-opt is not on PATH: run `make check` (installs it)")
-not_tool = shutil.which("not")
 
 config.substitutions.append(("FileCheck", filecheck))
 config.substitutions.append(("ref-opt", ref_opt))

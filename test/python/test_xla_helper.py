@@ -1,0 +1,216 @@
+"""Tests of refhlo.compiler.xla, the shared XLA compile helper: compiling
+from text / ir.Module / func.func, donation from `tf.aliasing_output`, the XLA
+option table, clear errors, and reading copies out of the optimized HLO."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from jaxlib.mlir import ir
+
+from refhlo.compiler import xla
+from refhlo.compiler.context import make_context
+
+_ADD = """module @m {
+func.func public @main(%a: tensor<4xf32> {tf.aliasing_output = 0 : i32},
+                       %b: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = stablehlo.add %a, %b : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+}"""
+
+# The swap pattern (old = buf[i]; buf[i] = row) on a 1 MiB buffer.
+_SWAP = """module @m {
+func.func public @main(%buf: tensor<1024x256xf32> {tf.aliasing_output = 1 : i32},
+                       %i: tensor<i32>, %row: tensor<1x256xf32>)
+    -> (tensor<1x256xf32>, tensor<1024x256xf32>) {
+  %z = stablehlo.constant dense<0> : tensor<i32>
+  %old = stablehlo.dynamic_slice %buf, %i, %z, sizes = [1, 256]
+      : (tensor<1024x256xf32>, tensor<i32>, tensor<i32>) -> tensor<1x256xf32> loc("swap.mlir":7:3)
+  %new = stablehlo.dynamic_update_slice %buf, %row, %i, %z
+      : (tensor<1024x256xf32>, tensor<1x256xf32>, tensor<i32>, tensor<i32>) -> tensor<1024x256xf32> loc("write"("swap.py":9:5))
+  return %old, %new : tensor<1x256xf32>, tensor<1024x256xf32>
+}
+}"""
+_SWAP_BYTES = 1024 * 256 * 4
+
+
+def test_compile_text_execute_and_donate():
+  c = xla.compile_module(_ADD)
+  assert c.platform == jax.default_backend()
+  assert c.aliases == {0: 0} and c.donated == (0,)
+  a = jax.device_put(np.arange(4, dtype=np.float32))
+  b = jax.device_put(np.full(4, 10, np.float32))
+  (out,) = c.execute(a, b)
+  np.testing.assert_array_equal(np.asarray(out), [10, 11, 12, 13])
+  assert a.is_deleted(), "the aliased argument must be donated"
+  assert not b.is_deleted(), "a plain argument must not be donated"
+  assert "input_output_alias={ {}: (0, {}" in c.hlo_text()
+
+
+def test_compile_ir_module_and_func_op():
+  with make_context():
+    module = ir.Module.parse(_ADD)
+    from_module = xla.compile_module(module)
+    func = module.body.operations[0]
+    from_func = xla.compile_module(func.operation)
+  for c in (from_module, from_func):
+    (out,) = c.execute(np.ones(4, np.float32), np.ones(4, np.float32))
+    np.testing.assert_array_equal(np.asarray(out), np.full(4, 2, np.float32))
+
+
+def test_numpy_arguments_and_arity():
+  c = xla.compile_module(_ADD)
+  with pytest.raises(TypeError, match="expected 2 arguments, got 1"):
+    c.execute(np.ones(4, np.float32))
+
+
+def test_buffer_donor_is_donated():
+  text = _ADD.replace("{tf.aliasing_output = 0 : i32}", "{jax.buffer_donor = true}")
+  c = xla.compile_module(text)
+  assert c.donated == (0,) and c.aliases == {}
+
+
+def test_memory_analysis():
+  c = xla.compile_module(_SWAP)
+  stats = c.memory_analysis()
+  assert stats.alias_size_in_bytes == _SWAP_BYTES
+  assert stats.temp_size_in_bytes < _SWAP_BYTES / 8
+
+
+def test_swap_copies_without_options_and_report_names_source():
+  bare = xla.compile_module(_SWAP, default_options=False)
+  copies = bare.copies(_SWAP_BYTES)
+  assert copies, bare.hlo_text()
+  assert all(c.opcode == "copy" and c.size_bytes == _SWAP_BYTES for c in copies)
+  sources = {c.source for c in copies}
+  assert "swap.mlir:7" in sources or "swap.py:9" in sources, bare.copy_report()
+  assert "copy of 1048576 bytes" in bare.copy_report(_SWAP_BYTES)
+  assert bare.memory_analysis().temp_size_in_bytes >= _SWAP_BYTES
+  tuned = xla.compile_module(_SWAP)
+  assert tuned.copies(_SWAP_BYTES) == [] and tuned.copy_report(_SWAP_BYTES) == ""
+
+
+def test_options_table_and_merging():
+  assert xla.platform_options("cpu") == {
+      "xla_cpu_copy_insertion_use_region_analysis": True}
+  assert xla.platform_options("cuda") == xla.platform_options("gpu")
+  assert xla.platform_options("unknown") == {}
+  merged = xla.compile_options("cpu", {"xla_cpu_enable_fast_math": False})
+  assert merged["xla_cpu_copy_insertion_use_region_analysis"] is True
+  assert merged["xla_cpu_enable_fast_math"] is False
+  removed = xla.compile_options(
+      "cpu", {"xla_cpu_copy_insertion_use_region_analysis": None})
+  assert removed == {}
+  assert xla.compile_options("cpu", default_options=False) == {}
+  assert xla.compile_module(_ADD).xla_options == xla.platform_options(
+      jax.default_backend())
+
+
+def test_gpu_option_name_is_known_to_this_xla():
+  # XLA parses every debug option on any backend; a misspelt one is rejected.
+  xla.compile_module(_ADD, options=dict(xla.platform_options("gpu")))
+  with pytest.raises(xla.XlaCompileError, match="No such compile option"):
+    xla.compile_module(_ADD, options={"xla_no_such_option_zz": True})
+
+
+def test_leftover_ref_op_is_a_located_error():
+  text = """func.func public @main(%r: !ref.ref<tensor<4xf32>>) -> tensor<4xf32> {
+  %v = "ref.get"(%r) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  return %v : tensor<4xf32>
+}"""
+  with make_context() as ctx:
+    op = ir.Operation.parse(text, source_name="left.mlir", context=ctx)
+    with pytest.raises(xla.XlaCompileError,
+                       match=r"^left.mlir:2:8: error: 'ref.get' uses the ref dialect"):
+      xla.compile_module(op)
+
+
+def test_no_main_and_bad_text():
+  with pytest.raises(xla.XlaCompileError, match="no 'func.func @main'"):
+    xla.compile_module(_ADD.replace("@main", "@other"))
+  with pytest.raises(xla.XlaCompileError, match="error: "):
+    xla.compile_module("module { this is not mlir }")
+
+
+def test_shape_bytes():
+  assert xla.shape_bytes("f32[16384,1024]{1,0}") == 64 << 20
+  assert xla.shape_bytes("(f32[8]{0}, f32[8]{0}, u32[])") == 32
+  assert xla.shape_bytes("pred[10]{0}") == 10
+  assert xla.shape_bytes("bf16[2,3]{1,0:T(2,128)}") == 12
+  assert xla.shape_bytes("s32[]") == 4
+
+
+def test_parse_copies_metadata_forms():
+  hlo = """HloModule m
+
+FileNames
+1 "prog.py"
+
+FunctionNames
+1 "f"
+
+FileLocations
+1 {file_name_id=1 function_name_id=1 line=42 end_line=42 column=3 end_column=3}
+
+StackFrames
+1 {file_location_id=1 parent_frame_id=1}
+
+%body (p: f32[64]) -> f32[64] {
+  %p = f32[64]{0} parameter(0)
+  ROOT %copy.7 = f32[64]{0} copy(%p), metadata={op_name="jit(f)/set" stack_frame_id=1}
+}
+
+ENTRY %main.1 (a: f32[1024]) -> f32[1024] {
+  %a = f32[1024]{0} parameter(0)
+  %copy-start = (f32[1024]{0}, f32[1024]{0}, u32[]) copy-start(%a)
+  %copy-done = f32[1024]{0} copy-done(%copy-start)
+  %copy = f32[1024]{0} copy(%copy-done)
+  ROOT %neg = f32[1024]{0} negate(%copy), metadata={source_file="x.mlir" source_line=3}
+}
+"""
+  copies = xla.parse_copies(hlo)
+  by_name = {c.name: c for c in copies}
+  assert set(by_name) == {"copy.7", "copy-start", "copy-done", "copy"}
+  c7 = by_name["copy.7"]
+  assert (c7.computation, c7.size_bytes, c7.op_name, c7.source) == (
+      "body", 256, "jit(f)/set", "prog.py:42")
+  assert by_name["copy-start"].size_bytes == 4096
+  assert by_name["copy-start"].opcode == "copy-start"
+  plain = by_name["copy"]
+  assert (plain.source, plain.metadata_from) == ("x.mlir:3", "neg")
+  assert by_name["copy-start"].source is None
+  assert [c.name for c in xla.parse_copies(hlo) if c.size_bytes >= 1024] == [
+      "copy-start", "copy-done", "copy"]
+
+
+def test_compiler_does_not_import_jax():
+  code = ("import sys, refhlo.compiler.xla, refhlo.compiler.pipeline; "
+          "assert 'jax' not in sys.modules, 'jax imported'")
+  subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_parse_copies_falls_back_to_the_calling_instruction():
+  hlo = """HloModule m
+
+%branch (t: (f32[64])) -> (f32[64]) {
+  %t = (f32[64]{0}) parameter(0)
+  %g = f32[64]{0} get-tuple-element(%t), index=0
+  %copy.2 = f32[64]{0} copy(%g)
+  ROOT %r = (f32[64]{0}) tuple(%copy.2)
+}
+
+ENTRY %main (p: s32[], a: f32[64]) -> (f32[64]) {
+  %p = s32[] parameter(0)
+  %a = f32[64]{0} parameter(1)
+  %tu = (f32[64]{0}) tuple(%a)
+  ROOT %cond = (f32[64]{0}) conditional(%p, %tu, %tu), branch_computations={%other, %branch}, metadata={source_file="c.mlir" source_line=5}
+}
+"""
+  (c,) = xla.parse_copies(hlo)
+  assert (c.name, c.computation, c.source, c.metadata_from) == (
+      "copy.2", "branch", "c.mlir:5", "cond")
