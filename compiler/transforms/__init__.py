@@ -14,6 +14,13 @@ from refhlo.compiler.passes import Pass, PassPipeline
 
 # flag -> module under refhlo.compiler.transforms defining it (as `PASS`).
 _PASS_MODULES: dict[str, str] = {
+    "ref-alias-analysis": "ref_alias_analysis",
+    "ref-buffer-donation": "ref_buffer_donation",
+    "ref-check-lowered": "ref_check_lowered",
+    "ref-effect-analysis": "ref_effect_analysis",
+    "ref-effect-elimination": "ref_effect_elimination",
+    "ref-sparse-updates": "ref_sparse_updates",
+    "ref-to-stablehlo": "ref_to_stablehlo",
     "ref-verify": "ref_verify",
 }
 

@@ -1,0 +1,194 @@
+"""Runs every program under every variant, interleaved, and reports.
+
+For each program: build a runner per variant (a variant whose implementation
+fails -- e.g. `refhlo.jit` before it exists -- is skipped with the reason
+printed, never failing the run), call each once (compile + the result check:
+all variants must agree), measure trace+compile time, XLA's
+`temp_size_in_bytes` and the ref-sized copies in the optimized HLO, then time
+`rounds` calls in the order a, b, c, a, b, c, ... and take medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import pathlib
+import platform
+import statistics
+import sys
+import time
+import traceback
+from typing import Any
+
+from bench import harness, scaling
+from bench.programs import all_programs
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def _reason(e: BaseException) -> str:
+  text = f"{type(e).__name__}: {e}".strip().splitlines()
+  return text[0][:200] if text else type(e).__name__
+
+
+def run_program(program: harness.Program, small: bool, rounds: int | None,
+                variants: tuple[str, ...] = harness.VARIANTS,
+                log=print) -> dict[str, Any]:
+  setup = program.make(small)
+  n_rounds = rounds or setup.rounds
+  out: dict[str, Any] = {"description": program.description,
+                         "ref_bytes": setup.ref_bytes, "rounds": n_rounds,
+                         "variants": {}}
+  runners: dict[str, harness.Runner] = {}
+  for v in variants:
+    entry: dict[str, Any] = {}
+    out["variants"][v] = entry
+    try:
+      r = harness.make_runner(v, setup)
+      t0 = time.perf_counter()
+      r.run()
+      entry["first_call_s"] = time.perf_counter() - t0
+      runners[v] = r
+    except Exception as e:  # noqa: BLE001 -- a failing variant is skipped
+      entry["skipped"] = _reason(e)
+      log(f"  [{program.name}] skipping {v}: {entry['skipped']}")
+  results = {}
+  for v, r in runners.items():
+    try:
+      results[v] = r.result()
+    except Exception as e:  # noqa: BLE001
+      out["variants"][v]["skipped"] = _reason(e)
+  for v, msg in harness.check_agree(results, setup.rtol, setup.atol).items():
+    out["variants"][v]["agrees"] = msg is None
+    if msg is not None:
+      out["variants"][v]["mismatch"] = msg
+      log(f"  [{program.name}] {v}: MISMATCH {msg}")
+  import jax
+  for v in list(runners):
+    try:
+      jax.clear_caches()  # so that lower().compile() really traces and compiles
+      s = runners[v].compile_stats()
+      out["variants"][v].update(dataclasses_asdict(s))
+    except Exception as e:  # noqa: BLE001
+      out["variants"][v]["stats_error"] = _reason(e)
+  for v in list(runners):  # warm again after clearing the caches (untimed)
+    try:
+      runners[v].run()
+    except Exception as e:  # noqa: BLE001
+      out["variants"][v]["skipped"] = _reason(e)
+      del runners[v]
+  times: dict[str, list[float]] = {v: [] for v in runners}
+  for _ in range(n_rounds):
+    for v in list(runners):
+      try:
+        t0 = time.perf_counter()
+        runners[v].run()
+        times[v].append(time.perf_counter() - t0)
+      except Exception as e:  # noqa: BLE001
+        out["variants"][v]["skipped"] = _reason(e)
+        del runners[v]
+  base = statistics.median(times["jax_refs"]) if times.get("jax_refs") else None
+  for v, ts in times.items():
+    if ts and "skipped" not in out["variants"][v]:
+      med = statistics.median(ts)
+      out["variants"][v]["median_s"] = med
+      out["variants"][v]["ratio_to_jax_refs"] = med / base if base else None
+  del runners
+  gc.collect()
+  return out
+
+
+def dataclasses_asdict(s: harness.CompileStats) -> dict[str, Any]:
+  return {"trace_compile_s": s.trace_compile_s,
+          "temp_size_in_bytes": s.temp_size_in_bytes,
+          "ref_sized_copies": s.ref_sized_copies}
+
+
+def _fmt_time(s: float | None) -> str:
+  if s is None:
+    return "-"
+  return f"{s * 1e3:.3f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def _fmt_bytes(b: int | None) -> str:
+  if b is None:
+    return "-"
+  for unit, k in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+    if b >= k:
+      return f"{b / k:.1f} {unit}"
+  return f"{b} B"
+
+
+def format_table(report: dict[str, Any]) -> str:
+  head = ("program", "variant", "median", "x (a)", "temp", "copies", "compile", "ok")
+  rows = [head]
+  for name, prog in report["programs"].items():
+    for v, e in prog.get("variants", {}).items():
+      if "skipped" in e:
+        rows.append((name, v, "skipped", "", "", "", "", e["skipped"][:60]))
+        continue
+      ratio = e.get("ratio_to_jax_refs")
+      rows.append((name, v, _fmt_time(e.get("median_s")),
+                   f"{ratio:.3f}" if ratio is not None else "-",
+                   _fmt_bytes(e.get("temp_size_in_bytes")),
+                   str(e.get("ref_sized_copies", "-")),
+                   _fmt_time(e.get("trace_compile_s")),
+                   "yes" if e.get("agrees") else "NO"))
+    if "error" in prog:
+      rows.append((name, "-", "error", "", "", "", "", prog["error"][:60]))
+  widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
+  lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+  lines.insert(1, "  ".join("-" * w for w in widths))
+  sc = report.get("scaling")
+  if isinstance(sc, list):
+    lines.append("")
+    lines.append("pipeline scaling (ref-to-stablehlo, in-process):")
+    for r in sc:
+      lines.append(f"  {r['ops']:>6} ops: parse {r['parse_s'] * 1e3:8.1f} ms, "
+                   f"pipeline {r['pipeline_s'] * 1e3:9.1f} ms, {r['us_per_op']:7.1f} us/op")
+  elif isinstance(sc, dict) and "skipped" in sc:
+    lines.append("")
+    lines.append(f"pipeline scaling: skipped: {sc['skipped']}")
+  return "\n".join(lines)
+
+
+def run_all(small: bool = False, rounds: int | None = None,
+            only: list[str] | None = None, log=print) -> dict[str, Any]:
+  import jax
+  report: dict[str, Any] = {
+      "small": small, "jax": jax.__version__,
+      "backend": jax.default_backend(), "machine": platform.machine(),
+      "programs": {}}
+  for program in all_programs():
+    if only and program.name not in only:
+      continue
+    log(f"running {program.name} ...")
+    try:
+      report["programs"][program.name] = run_program(program, small, rounds, log=log)
+    except Exception as e:  # noqa: BLE001 -- one broken program never stops the run
+      report["programs"][program.name] = {"error": _reason(e)}
+      log(traceback.format_exc())
+  if not only or "scaling" in only:
+    try:
+      report["scaling"] = scaling.run_scaling(small)
+    except Exception as e:  # noqa: BLE001
+      report["scaling"] = {"skipped": _reason(e)}
+  return report
+
+
+def main(argv: list[str] | None = None) -> int:
+  p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+  p.add_argument("--small", action="store_true", help="tiny sizes: a smoke run of seconds")
+  p.add_argument("--rounds", type=int, default=None, help="timed calls per variant")
+  p.add_argument("--only", default=None, help="comma-separated program names (and/or 'scaling')")
+  p.add_argument("--json", default=str(RESULTS), help="where to write the JSON report")
+  a = p.parse_args(argv)
+  only = a.only.split(",") if a.only else None
+  report = run_all(a.small, a.rounds, only, log=lambda s: print(s, file=sys.stderr))
+  print(format_table(report))
+  path = pathlib.Path(a.json)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+  print(f"\nwrote {path}")
+  return 0

@@ -1,0 +1,401 @@
+"""`ref-sparse-updates`: dense scatter-into-zeros ref updates -> indexed updates.
+
+JAX differentiates a gather (`table[idx]`) into a dense zeros tensor plus a
+scatter-add. Applied to a ref -- `ref[...] += g` or an optimizer step
+`ref[...] = ref[...] - lr * g` -- that is a pass over the whole table (and a
+table-sized temporary) for what is a handful of rows. This pass runs on
+ref-dialect IR, before effect elimination, and turns such updates into one
+indexed `ref.addupdate` of the (scaled) scatter updates, which effect
+elimination lowers to an in-place scatter.
+
+Matched (`%dense = stablehlo.scatter(zeros, %idx, %upd)`, add combiner, each
+index naming whole slices of the leading/indexed ref dims):
+
+    "ref.addupdate"(%r, S)
+    "ref.set"(%r, %old + S)   /  (S + %old)  /  (%old - S)
+
+(a `ref.swap` whose result is unused counts as a `ref.set`: that is what
+`ref[...] = x` traces to in JAX)
+where `%old = "ref.get"(%r)` reads the whole ref in the same block with no
+possible ref write in between, and `S` is `%dense` under any number of
+multiplications by splats (`lr * %dense`, `%dense * lr`) and negations. The
+multiply is applied to the small `%upd`, not to the table.
+
+Equivalence: the rewrite is exact in integer arithmetic; for floats it
+reassociates the sum (as XLA's scatter already may for duplicate indices),
+distributes the scale over it and may keep a `-0.0` in untouched entries.
+A scale that is not a known finite constant could turn untouched entries into
+NaN in the dense form (`inf * 0`); such updates are rewritten only with
+`assume-finite-scale=true`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+from jaxlib.mlir import ir
+from jaxlib.mlir.dialects import stablehlo
+
+from refhlo.compiler.dialect.indexer import Indexer
+from refhlo.compiler.dialect.ops import RefAddUpdateOp
+from refhlo.compiler.dialect.types import RefTypeError, is_numeric, is_ref_type, ref_value_type
+from refhlo.compiler.passes import Pass
+
+_DESCRIPTION = """\
+Rewrites ref updates whose value is a scatter-add into a splat-zero tensor
+(what `jax.grad` makes of a gather), possibly scaled by splats and negated, into
+an indexed `ref.addupdate` of the scaled scatter updates. Handles
+`ref.addupdate(%r, S)` and `ref.set(%r, %old +/- S)` with `%old = ref.get(%r)`
+(whole, same block, no ref write in between). Exact for integers; for floats
+equal up to summation order. Scales that are not finite constants are only
+rewritten with `assume-finite-scale=true` (`inf * 0` would differ).
+
+Before:
+
+```mlir
+func.func @sgd(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
+  %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
+  %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers =
+      #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0],
+      scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
+  ^bb0(%a: tensor<f32>, %b: tensor<f32>):
+    %s = stablehlo.add %a, %b : tensor<f32>
+    stablehlo.return %s : tensor<f32>
+  }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
+  %lr = stablehlo.constant dense<0.1> : tensor<10x4xf32>
+  %step = stablehlo.multiply %lr, %dense : tensor<10x4xf32>
+  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %new = stablehlo.subtract %old, %step : tensor<10x4xf32>
+  "ref.set"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  return
+}
+```
+
+After:
+
+```mlir
+func.func @sgd(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
+  %lr = stablehlo.constant dense<1.000000e-01> : tensor<f32>
+  %0 = stablehlo.broadcast_in_dim %lr, dims = [] : (tensor<f32>) -> tensor<3x4xf32>
+  %1 = stablehlo.multiply %g, %0 : tensor<3x4xf32>
+  %2 = stablehlo.negate %1 : tensor<3x4xf32>
+  "ref.addupdate"(%t, %2, %idx) {indexed_dims = array<i64: 0>,
+      static_sizes = array<i64: 1, 4>} : (!ref.ref<tensor<10x4xf32>>,
+      tensor<3x4xf32>, tensor<3x1xi32>) -> ()
+  return
+}
+```
+"""
+
+# Ops the pass may leave dead after a rewrite and then erases.
+_PURE_OPS = frozenset({
+    "stablehlo.constant", "stablehlo.broadcast_in_dim", "stablehlo.multiply",
+    "stablehlo.negate", "stablehlo.add", "stablehlo.subtract",
+    "stablehlo.scatter", "stablehlo.reshape", "ref.get",
+})
+
+# Ref ops that cannot write any ref (between the read and the write of a set).
+_NON_WRITING_REF_OPS = frozenset({"ref.get", "ref.new", "ref.empty", "ref.view"})
+
+
+# -- matching -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Scalar:
+  """A splat's element: a 0-d SSA value or a constant attribute."""
+  value: ir.Value | None = None
+  attr: ir.Attribute | None = None
+
+  @property
+  def known_finite(self) -> bool:
+    if self.attr is None:
+      return False
+    if isinstance(self.attr, ir.FloatAttr):
+      return math.isfinite(ir.FloatAttr(self.attr).value)
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseUpdate:
+  """`sign * prod(factors) * scatter(zeros, indices, updates)` in the ref's layout."""
+  scatter: ir.Operation
+  indices: ir.Value
+  updates: ir.Value
+  indexed_dims: tuple[int, ...]
+  implicit_index_dim: bool  # index_vector_dim == rank(indices): K = 1, no trailing dim
+  factors: tuple[Scalar, ...]
+  negated: bool
+
+
+def _defining_op(v: ir.Value) -> ir.Operation | None:
+  if not isinstance(v, ir.OpResult):
+    return None
+  return v.owner.operation
+
+
+def _splat_scalar(v: ir.Value) -> Scalar | None:
+  """The element of `v` when `v` is provably a splat, else None."""
+  op = _defining_op(v)
+  if op is None:
+    return None
+  if op.name == "stablehlo.constant":
+    attr = op.attributes["value"]
+    if isinstance(attr, ir.DenseElementsAttr) and ir.DenseElementsAttr(attr).is_splat:
+      return Scalar(attr=ir.DenseElementsAttr(attr).get_splat_value())
+    return None
+  if op.name == "stablehlo.broadcast_in_dim":
+    src = op.operands[0]
+    if ir.RankedTensorType(src.type).rank == 0:
+      inner = _splat_scalar(src)
+      return inner if inner is not None else Scalar(value=src)
+    return _splat_scalar(src)
+  return None
+
+
+def _is_zero(s: Scalar | None) -> bool:
+  if s is None or s.attr is None:
+    return False
+  a = s.attr
+  if isinstance(a, ir.FloatAttr):
+    return ir.FloatAttr(a).value == 0.0
+  if isinstance(a, ir.IntegerAttr):
+    return ir.IntegerAttr(a).value == 0
+  return False
+
+
+def _is_add_combiner(region: ir.Region) -> bool:
+  blocks = list(region.blocks)
+  if len(blocks) != 1 or len(blocks[0].arguments) != 2:
+    return False
+  block = blocks[0]
+  ops = list(block.operations)
+  if len(ops) != 2 or ops[0].name != "stablehlo.add" or ops[1].name != "stablehlo.return":
+    return False
+  add, ret = ops[0].operation, ops[1].operation
+  args = {block.arguments[0], block.arguments[1]}
+  return ({add.operands[0], add.operands[1]} == args
+          and add.operands[0] != add.operands[1]
+          and len(ret.operands) == 1 and ret.operands[0] == add.results[0])
+
+
+def _match_scatter(op: ir.Operation, ref_shape: tuple[int, ...]
+                   ) -> SparseUpdate | None:
+  """A scatter-add into zeros whose indices address whole slices of the ref."""
+  if op.name != "stablehlo.scatter" or len(op.operands) != 3 or len(op.results) != 1:
+    return None
+  zeros, indices, updates = op.operands[0], op.operands[1], op.operands[2]
+  if not _is_zero(_splat_scalar(zeros)):
+    return None
+  if not _is_add_combiner(op.regions[0]):
+    return None
+  dn = stablehlo.ScatterDimensionNumbers(op.attributes["scatter_dimension_numbers"])
+  if list(dn.input_batching_dims) or list(dn.scatter_indices_batching_dims):
+    return None
+  dims = tuple(int(d) for d in dn.scattered_dims_to_operand_dims)
+  rank = len(ref_shape)
+  if not dims or list(dims) != sorted(set(dims)) or dims[-1] >= rank:
+    return None
+  if tuple(int(d) for d in dn.inserted_window_dims) != dims:
+    return None
+  idx_type = ir.RankedTensorType(indices.type)
+  if not isinstance(idx_type.element_type, ir.IntegerType):
+    return None
+  ivd = int(dn.index_vector_dim)
+  idx_shape = tuple(idx_type.shape)
+  if ivd == len(idx_shape) - 1 and idx_shape[-1] == len(dims):
+    batch, implicit = idx_shape[:-1], False
+  elif ivd == len(idx_shape) and len(dims) == 1:
+    batch, implicit = idx_shape, True
+  else:
+    return None
+  window = tuple(ref_shape[d] for d in range(rank) if d not in dims)
+  upd_shape = tuple(ir.RankedTensorType(updates.type).shape)
+  if upd_shape != batch + window:
+    return None
+  if tuple(int(d) for d in dn.update_window_dims) != tuple(
+      range(len(batch), len(batch) + len(window))):
+    return None
+  return SparseUpdate(op, indices, updates, dims, implicit, (), False)
+
+
+def _match_scaled(v: ir.Value, ref_shape: tuple[int, ...]) -> SparseUpdate | None:
+  """`v` as (+/-) splat * ... * scatter-into-zeros."""
+  op = _defining_op(v)
+  if op is None:
+    return None
+  if op.name == "stablehlo.negate":
+    inner = _match_scaled(op.operands[0], ref_shape)
+    return None if inner is None else dataclasses.replace(inner, negated=not inner.negated)
+  if op.name == "stablehlo.multiply":
+    for dense, other in ((op.operands[1], op.operands[0]), (op.operands[0], op.operands[1])):
+      scale = _splat_scalar(other)
+      if scale is None:
+        continue
+      inner = _match_scaled(dense, ref_shape)
+      if inner is not None:
+        return dataclasses.replace(inner, factors=inner.factors + (scale,))
+    return None
+  return _match_scatter(op, ref_shape)
+
+
+def _writes_between(first: ir.Operation, last: ir.Operation) -> bool:
+  """True when an op strictly between `first` and `last` (same block) may write a ref."""
+  found = False
+
+  def visit(op: ir.Operation) -> ir.WalkResult:
+    nonlocal found
+    name = op.name
+    if name.startswith("ref.") and name not in _NON_WRITING_REF_OPS:
+      found = True
+    elif not name.startswith("ref.") and any(is_ref_type(o.type) for o in op.operands):
+      found = True  # a call (or unknown op) handed a ref may write it
+    return ir.WalkResult.INTERRUPT if found else ir.WalkResult.ADVANCE
+
+  block_ops = list(first.block.operations)
+  start = next(i for i, o in enumerate(block_ops) if o.operation == first)
+  for o in block_ops[start + 1:]:
+    if o.operation == last:
+      return found
+    o.operation.walk(visit)
+    if found:
+      return True
+  return True  # `last` not after `first` in this block: not provably safe
+
+
+def _match_old_plus(value: ir.Value, ref: ir.Value, write: ir.Operation,
+                    ref_shape: tuple[int, ...]) -> SparseUpdate | None:
+  """`%old + S`, `S + %old` or `%old - S` with `%old` a whole read of `ref`."""
+  op = _defining_op(value)
+  if op is None or op.name not in ("stablehlo.add", "stablehlo.subtract"):
+    return None
+  lhs, rhs = op.operands[0], op.operands[1]
+  candidates = [(lhs, rhs, False)]
+  if op.name == "stablehlo.add":
+    candidates.append((rhs, lhs, False))
+  else:
+    candidates = [(lhs, rhs, True)]
+  for old, scaled, negate in candidates:
+    get = _defining_op(old)
+    if get is None or get.name != "ref.get" or get.operands[0] != ref:
+      continue
+    if len(get.operands) != 1 or not Indexer.from_op(get).is_whole:
+      continue
+    if get.block != write.block or _writes_between(get, write):
+      continue
+    m = _match_scaled(scaled, ref_shape)
+    if m is not None:
+      return dataclasses.replace(m, negated=m.negated != negate)
+  return None
+
+
+# -- rewriting --------------------------------------------------------------------
+
+
+def _scalar_value(s: Scalar, elt: ir.Type) -> ir.Value:
+  if s.value is not None:
+    return s.value
+  t = ir.RankedTensorType.get([], elt)
+  attr = ir.DenseElementsAttr.get_splat(t, s.attr)
+  return ir.Operation.create("stablehlo.constant", results=[t],
+                             attributes={"value": attr}).results[0]
+
+
+def _emit_update(m: SparseUpdate, ref: ir.Value, write: ir.Operation) -> None:
+  ref_t = ref_value_type(ref.type)
+  shape = tuple(ref_t.shape)
+  upd = m.updates
+  upd_t = ir.RankedTensorType(upd.type)
+  with ir.InsertionPoint(write), write.location:
+    for f in m.factors:
+      s = _scalar_value(f, upd_t.element_type)
+      b = ir.Operation.create(
+          "stablehlo.broadcast_in_dim", results=[upd_t], operands=[s],
+          attributes={"broadcast_dimensions": ir.DenseI64ArrayAttr.get([])}).results[0]
+      upd = ir.Operation.create("stablehlo.multiply", results=[upd_t],
+                                operands=[upd, b]).results[0]
+    if m.negated:
+      upd = ir.Operation.create("stablehlo.negate", results=[upd_t],
+                                operands=[upd]).results[0]
+    idx = m.indices
+    idx_t = ir.RankedTensorType(idx.type)
+    if m.implicit_index_dim:
+      t = ir.RankedTensorType.get(list(idx_t.shape) + [1], idx_t.element_type)
+      idx = ir.Operation.create("stablehlo.reshape", results=[t],
+                                operands=[idx]).results[0]
+    batch = tuple(ir.RankedTensorType(idx.type).shape)[:-1]
+    indexer = Indexer(
+        ref_shape=shape, offsets=(0,) * len(shape),
+        sizes=tuple(1 if d in m.indexed_dims else n for d, n in enumerate(shape)),
+        strides=(1,) * len(shape), indexed_dims=m.indexed_dims, batch_shape=batch)
+    RefAddUpdateOp.build(ref, upd, indexer, (), idx)
+
+
+def _erase_if_dead(values: Sequence[ir.Value]) -> None:
+  work = list(values)
+  while work:
+    op = _defining_op(work.pop())
+    if op is None or op.name not in _PURE_OPS:
+      continue
+    if any(True for r in op.results for _ in r.uses):
+      continue
+    operands = list(op.operands)
+    op.erase()
+    work.extend(operands)
+
+
+@dataclasses.dataclass
+class RefSparseUpdates(Pass):
+  """Dense scatter-into-zeros ref updates -> indexed `ref.addupdate`."""
+
+  NAME = "ref-sparse-updates"
+  SUMMARY = "Rewrite ref updates by scatter-into-zeros (gather gradients) into indexed addupdates"
+  DESCRIPTION = _DESCRIPTION
+
+  assume_finite_scale: bool = False
+
+  def run(self, module: ir.Operation) -> None:
+    writes: list[ir.Operation] = []
+
+    def collect(op: ir.Operation) -> ir.WalkResult:
+      if op.name in ("ref.addupdate", "ref.set") and len(op.operands) == 2:
+        writes.append(op)
+      elif (op.name == "ref.swap" and len(op.operands) == 2
+            and not any(True for _ in op.results[0].uses)):
+        writes.append(op)  # `ref[...] = x` as JAX traces it: a swap, result unused
+      return ir.WalkResult.ADVANCE
+
+    module.walk(collect)
+    for write in writes:
+      self._rewrite(write)
+
+  def _rewrite(self, write: ir.Operation) -> bool:
+    ref, value = write.operands[0], write.operands[1]
+    try:
+      ref_t = ref_value_type(ref.type)
+    except RefTypeError:
+      return False  # ref-verify reports it
+    if not is_numeric(ref_t.element_type) or value.type != ref_t:
+      return False
+    if write.attributes and not Indexer.from_op(write).is_whole:
+      return False
+    shape = tuple(ref_t.shape)
+    if write.name == "ref.addupdate":
+      m = _match_scaled(value, shape)
+    else:
+      m = _match_old_plus(value, ref, write, shape)
+    if m is None:
+      return False
+    if not self.assume_finite_scale and not all(f.known_finite for f in m.factors):
+      if isinstance(ref_t.element_type, ir.FloatType):
+        return False
+    _emit_update(m, ref, write)
+    operands = list(write.operands)
+    write.erase()
+    _erase_if_dead(operands)
+    return True
+
+
+PASS = RefSparseUpdates

@@ -1,0 +1,58 @@
+"""Smoke test of the benchmark harness: `python -m bench --small` runs every
+program on tiny sizes in a few seconds, the variants agree, and the report has
+the promised fields."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_bench_small_runs_and_reports(tmp_path):
+  out = tmp_path / "latest.json"
+  proc = subprocess.run(
+      [sys.executable, "-m", "bench", "--small", "--rounds", "2", "--json", str(out)],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert "program" in proc.stdout and "jax_functional" in proc.stdout
+  report = json.loads(out.read_text())
+  progs = report["programs"]
+  assert set(progs) == {"train_loop", "ring_buffer", "kv_cache", "embedding_sgd",
+                        "running_stats", "histogram", "reduce_then_write", "dispatch"}
+  for name, prog in progs.items():
+    assert "error" not in prog, (name, prog)
+    for v in ("jax_refs", "jax_functional"):
+      e = prog["variants"][v]
+      assert "skipped" not in e, (name, v, e)
+      assert e["agrees"] is True, (name, v, e)
+      assert e["median_s"] > 0 and e["trace_compile_s"] > 0
+      assert isinstance(e["temp_size_in_bytes"], int)
+      assert isinstance(e["ref_sized_copies"], int)
+    assert prog["variants"]["jax_refs"]["ratio_to_jax_refs"] == 1.0
+    c = prog["variants"]["refhlo"]
+    # refhlo.jit either ran and agreed, or was skipped with a reason.
+    assert c.get("agrees") is True or c.get("skipped"), (name, c)
+  sc = report["scaling"]
+  assert isinstance(sc, dict) and sc.get("skipped") or all(
+      r["pipeline_s"] > 0 for r in sc), sc
+
+
+def test_failing_variant_is_skipped_not_fatal():
+  sys.path.insert(0, str(ROOT))
+  from bench import harness, runner
+
+  def broken(*args):
+    raise TypeError("cannot trace this")
+
+  setup = harness.Setup([__import__("numpy").zeros(3, "float32")], [], broken,
+                        lambda x: ((x + 1,), ()), rounds=1)
+  prog = harness.Program("broken", "a program whose ref variant fails", lambda small: setup)
+  res = runner.run_program(prog, True, 1, variants=("jax_refs", "jax_functional"),
+                           log=lambda s: None)
+  assert "cannot trace this" in res["variants"]["jax_refs"]["skipped"]
+  assert res["variants"]["jax_functional"]["median_s"] > 0
+  assert "skipped" in runner.format_table({"programs": {"broken": res}})
