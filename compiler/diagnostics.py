@@ -4,13 +4,23 @@ MLIR reports errors through `ir.MLIRError` (parsing, verification, pass
 failures); this module turns them into plain `Diagnostic` records and prints
 them the way `mlir-opt`'s source-manager handler does, with the source line
 and a caret when the source text is known.
+
+jaxlib's bindings can only emit *errors* (`Location.emit_error`). Passes that
+report warnings or remarks (an analysis's test mode, say) call
+`emit_warning(op, msg)` / `emit_remark(op, msg)`: inside `collecting()` (which
+`ref-opt` and `run_pipeline` use) the diagnostic is recorded and later printed
+or matched by `--verify-diagnostics` (`expected-remark {{...}}`); outside, it
+is printed to stderr at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from jaxlib.mlir import ir
 
@@ -86,3 +96,57 @@ def format_diagnostic(d: Diagnostic,
 
 def format_all(diags: Iterable[Diagnostic], **kw) -> str:
   return "\n".join(format_diagnostic(d, **kw) for d in diags)
+
+
+# -- emitting warnings, remarks and notes from Python passes -----------------
+
+_COLLECTORS: list[list[Diagnostic]] = []
+
+
+@contextlib.contextmanager
+def collecting() -> Iterator[list[Diagnostic]]:
+  """Collects the diagnostics `emit_*` report while the block runs."""
+  sink: list[Diagnostic] = []
+  _COLLECTORS.append(sink)
+  try:
+    yield sink
+  finally:
+    _COLLECTORS.remove(sink)
+
+
+def _location(where: Any) -> ir.Location:
+  if where is None:
+    return ir.Location.unknown()
+  if isinstance(where, ir.Location):
+    return where
+  if isinstance(where, ir.Value):
+    return where.location
+  return where.operation.location
+
+
+def emit(where: Any, message: str, severity: str = "remark",
+         notes: Iterable[Diagnostic] = ()) -> None:
+  """Reports `message` at an op, value or location with `severity`.
+
+  Errors go through MLIR (`Location.emit_error`; a pass must still fail);
+  warnings, remarks and notes go to the innermost `collecting()` block.
+  """
+  if severity not in ("error", "warning", "note", "remark"):
+    raise ValueError(f"unknown diagnostic severity '{severity}'")
+  loc = _location(where)
+  if severity == "error":
+    loc.emit_error(message)
+    return
+  d = Diagnostic(severity, message, file_loc(loc), tuple(notes))
+  if _COLLECTORS:
+    _COLLECTORS[-1].append(d)
+  else:
+    sys.stderr.write(format_diagnostic(d) + "\n")
+
+
+def emit_warning(where: Any, message: str) -> None:
+  emit(where, message, "warning")
+
+
+def emit_remark(where: Any, message: str) -> None:
+  emit(where, message, "remark")
