@@ -1,0 +1,536 @@
+"""Emission of a traced JAX program (a closed jaxpr) into the `ref` dialect.
+
+Every ordinary primitive is lowered by JAX's own lowering rules; refhlo
+overrides the rules of the ref primitives (`get`, `swap`, `addupdate`,
+`new_ref`, `empty_ref`, `freeze`, `free_ref`) and of the control flow that can
+carry refs (`while`, nested `jit`), so that a ref stays one SSA value of type
+`!ref.ref<T>` from its creation (or function argument) to its last use:
+`stablehlo.while` / `case` regions capture refs from above and never carry
+them as operands. (`scan` lowers through `while`; `cond` regions already
+capture their operands.)
+
+JAX's `NDIndexer` (ints, slices with steps, `...`, traced scalars, `jax.ds`,
+integer arrays) maps onto the ref indexer attributes: scalar indices become
+squeezed dims, integer arrays become indexed dims whose `indices` operand is
+`[B..., K]`, and NumPy's in-place placement of adjacent advanced-index dims is
+obtained by transposing the value. Negative indices are normalized (`i + n`
+when `i < 0`) as `lax.dynamic_slice` and NumPy indexing do.
+
+Locations are the user's Python source lines (`loc("file.py":line:col)`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from jaxlib.mlir import ir
+from jaxlib.mlir.dialects import func as func_dialect
+from jaxlib.mlir.dialects import stablehlo as hlo
+
+from refhlo import _jax_private as jp
+from refhlo.compiler.context import prepare_context
+from refhlo.compiler.dialect import (DYNAMIC, Indexer, IndexerError,
+                                     RefAddUpdateOp, RefEmptyOp, RefFreeOp,
+                                     RefFreezeOp, RefGetOp, RefNewOp,
+                                     RefSetOp, RefSwapOp, RefViewOp,
+                                     ref_type, ref_value_type)
+
+
+class EmitError(Exception):
+  """A program refhlo cannot emit; `where` is the user's (file, line, col)."""
+
+  def __init__(self, message: str, where: tuple[str, int, int] | None = None):
+    self.message = message
+    self.where = where
+    super().__init__(format_error(message, where))
+
+
+def format_error(message: str, where: tuple[str, int, int] | None) -> str:
+  """MLIR's diagnostic format: `file:line:col: error: message`."""
+  if where is None:
+    return f"error: {message}"
+  file, line, col = where
+  return f"{file}:{line}:{col + 1}: error: {message}"
+
+
+@dataclasses.dataclass(frozen=True)
+class MainArg:
+  """One argument of the emitted `@main`.
+
+  `source` is ("arg", i) for the i-th flat (deduplicated) argument of the
+  traced function or ("const", k) for its k-th closed-over constant.
+  """
+  source: tuple[str, int]
+  is_ref: bool
+  shape: tuple[int, ...]
+  dtype: np.dtype
+
+
+@dataclasses.dataclass
+class Emitted:
+  """The emitted module and what the runtime needs to call it."""
+  module: ir.Module
+  context: ir.Context
+  args: list[MainArg]
+  num_results: int
+  host_callbacks: list[Any]
+  keepalives: list[Any]
+
+
+# -- small StableHLO helpers ----------------------------------------------------
+
+def _tensor_type(v: ir.Value) -> ir.RankedTensorType:
+  return ir.RankedTensorType(v.type)
+
+
+def _const(value: int, elt: ir.Type, shape: Sequence[int] = ()) -> ir.Value:
+  t = ir.RankedTensorType.get(list(shape), elt)
+  if isinstance(elt, ir.IntegerType):
+    attr = ir.DenseElementsAttr.get_splat(t, ir.IntegerAttr.get(elt, value))
+  else:
+    attr = ir.DenseElementsAttr.get_splat(t, ir.FloatAttr.get(elt, value))
+  return hlo.constant(attr)
+
+
+def _static_int(v: Any) -> int | None:
+  """The value of a scalar integer known at trace time, else None."""
+  if isinstance(v, (int, np.integer)):
+    return int(v)
+  if not isinstance(v, ir.Value):
+    return None
+  owner = v.owner
+  if not isinstance(owner, ir.Operation) and not isinstance(owner, ir.OpView):
+    return None
+  op = owner.operation if isinstance(owner, ir.OpView) else owner
+  if op.name != "stablehlo.constant":
+    return None
+  t = _tensor_type(v)
+  if t.rank != 0 or not isinstance(t.element_type, ir.IntegerType):
+    return None
+  attr = ir.DenseIntElementsAttr(op.attributes["value"])
+  return int(attr[0])
+
+
+def _as_i32(v: ir.Value) -> ir.Value:
+  t = _tensor_type(v)
+  i32 = ir.IntegerType.get_signless(32)
+  if t.element_type == i32:
+    return v
+  if not isinstance(t.element_type, ir.IntegerType):
+    raise EmitError(f"index must be an integer, got {t.element_type}")
+  return hlo.convert(ir.RankedTensorType.get(t.shape, i32), v)
+
+
+def _normalize(v: ir.Value, dim: int) -> ir.Value:
+  """`v < 0 ? v + dim : v` (elementwise), as i32."""
+  v = _as_i32(v)
+  t = _tensor_type(v)
+  i32 = t.element_type
+  zero = _const(0, i32, t.shape)
+  n = _const(dim, i32, t.shape)
+  neg = hlo.compare(v, zero, hlo.ComparisonDirectionAttr.get("LT"),
+                    compare_type=hlo.ComparisonTypeAttr.get("SIGNED"))
+  return hlo.select(neg, hlo.add(v, n), v)
+
+
+def _broadcast_to(v: ir.Value, shape: tuple[int, ...]) -> ir.Value:
+  t = _tensor_type(v)
+  if tuple(t.shape) == shape:
+    return v
+  dims = list(range(len(shape) - t.rank, len(shape)))
+  return hlo.broadcast_in_dim(ir.RankedTensorType.get(list(shape), t.element_type),
+                              v, dims)
+
+
+def _transpose(v: ir.Value, perm: Sequence[int]) -> ir.Value:
+  if list(perm) == list(range(len(perm))):
+    return v
+  return hlo.transpose(v, list(perm))
+
+
+# -- indexers -------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Access:
+  indexer: Indexer
+  dynamic_offsets: list[ir.Value]
+  indices: ir.Value | None
+  to_numpy: list[int] | None  # permutation: our value layout -> NumPy's
+
+
+def _access(nd: Any, ref_shape: tuple[int, ...]) -> _Access:
+  """Maps one JAX NDIndexer (leaves: ir.Values or ints) to a ref indexer."""
+  indices = tuple(nd.indices)
+  if len(indices) != len(ref_shape):
+    raise EmitError(f"indexer of rank {len(indices)} for a ref of rank "
+                    f"{len(ref_shape)}")
+  is_int = [not isinstance(x, jp.Slice) for x in indices]
+
+  def rank_of(x: Any) -> int:
+    return _tensor_type(x).rank if isinstance(x, ir.Value) else np.ndim(x)
+
+  advanced = any(is_int[d] and rank_of(x) > 0 for d, x in enumerate(indices))
+  offsets, sizes, strides = [], [], []
+  squeezed, indexed, dyn, arrays = [], [], [], []
+  for d, (x, n) in enumerate(zip(indices, ref_shape)):
+    if isinstance(x, jp.Slice):
+      size, stride = x.size, x.stride
+      if not isinstance(size, (int, np.integer)):
+        raise EmitError("slices of dynamic size are not supported")
+      size, stride = int(size), int(stride)
+      extent = (size - 1) * stride + 1 if size > 0 else 0
+      s = _static_int(x.start)
+      if s is None:
+        offsets.append(DYNAMIC)
+        dyn.append(_normalize(x.start, n))
+      else:
+        s = s + n if s < 0 else s
+        offsets.append(max(0, min(s, n - extent)))
+      sizes.append(size)
+      strides.append(stride)
+    elif not advanced:
+      s = _static_int(x)
+      if s is None:
+        offsets.append(DYNAMIC)
+        dyn.append(_normalize(x, n))
+      else:
+        s = s + n if s < 0 else s
+        offsets.append(max(0, min(s, n - 1)))
+      sizes.append(1)
+      strides.append(1)
+      squeezed.append(d)
+    else:
+      offsets.append(0)
+      sizes.append(1)
+      strides.append(1)
+      indexed.append(d)
+      if not isinstance(x, ir.Value):
+        x = _const(int(x), ir.IntegerType.get_signless(32))
+      arrays.append(_normalize(x, n))
+  idx_value = None
+  batch: tuple[int, ...] = ()
+  perm = None
+  if advanced:
+    batch = tuple(np.broadcast_shapes(*(tuple(_tensor_type(a).shape)
+                                        for a in arrays)))
+    cols = []
+    for a in arrays:
+      a = _broadcast_to(a, batch)
+      t = _tensor_type(a)
+      cols.append(hlo.reshape(
+          ir.RankedTensorType.get(list(batch) + [1], t.element_type), a))
+    idx_value = cols[0] if len(cols) == 1 else hlo.concatenate(cols, len(batch))
+    int_pos = [d for d, b in enumerate(is_int) if b]
+    contiguous = all(b - a == 1 for a, b in zip(int_pos, int_pos[1:]))
+    nb = len(batch)
+    nk = len(ref_shape) - len(indexed)
+    if contiguous and int_pos[0] > 0:
+      pos = int_pos[0]
+      perm = ([nb + i for i in range(pos)] + list(range(nb))
+              + [nb + i for i in range(pos, nk)])
+  indexer = Indexer(tuple(ref_shape), tuple(offsets), tuple(sizes),
+                    tuple(strides), tuple(squeezed), tuple(indexed), batch)
+  try:
+    indexer.check()
+  except IndexerError as e:
+    raise EmitError(f"unsupported index: {e}") from None
+  return _Access(indexer, dyn, idx_value, perm)
+
+
+def _ref_shape(ref: ir.Value) -> tuple[int, ...]:
+  return tuple(ref_value_type(ref.type).shape)
+
+
+def _split_transforms(ref: ir.Value, flat_idx: Sequence[Any], tree: Any
+                      ) -> tuple[ir.Value, Any]:
+  """Applies all but the last transform as `ref.view`s; returns (ref, last)."""
+  transforms = jp.tree_unflatten(tree, list(flat_idx))
+  if not transforms:
+    return ref, None
+  for t in transforms[:-1]:
+    if not isinstance(t, jp.NDIndexer):
+      raise EmitError(f"unsupported ref transform {type(t).__name__}")
+    acc = _access(t, _ref_shape(ref))
+    if acc.indices is not None:
+      raise EmitError("a view of a ref cannot be indexed by integer arrays")
+    ref = RefViewOp.build(ref, acc.indexer, acc.dynamic_offsets).result
+  last = transforms[-1]
+  if not isinstance(last, jp.NDIndexer):
+    raise EmitError(f"unsupported ref transform {type(last).__name__}")
+  return ref, last
+
+
+def _to_ours(value: ir.Value, perm: list[int] | None) -> ir.Value:
+  if perm is None:
+    return value
+  return _transpose(value, list(np.argsort(perm)))
+
+
+def _to_numpy(value: ir.Value, perm: list[int] | None) -> ir.Value:
+  if perm is None:
+    return value
+  return _transpose(value, perm)
+
+
+# -- rules -----------------------------------------------------------------------
+
+def _where(ctx: Any) -> tuple[str, int, int] | None:
+  return jp.user_frame_of(ctx.traceback)
+
+
+def _rule(fn):
+  """Turns EmitErrors without a location into ones at the equation's line."""
+
+  def wrapped(ctx, *args, **params):
+    try:
+      return fn(ctx, *args, **params)
+    except EmitError as e:
+      if e.where is None:
+        raise EmitError(e.message, _where(ctx)) from None
+      raise
+
+  return wrapped
+
+
+def _cast_value(value: ir.Value, ref: ir.Value) -> ir.Value:
+  want = ref_value_type(ref.type).element_type
+  t = _tensor_type(value)
+  if t.element_type != want:
+    return hlo.convert(ir.RankedTensorType.get(t.shape, want), value)
+  return value
+
+
+@_rule
+def _get_rule(ctx, ref, *flat_idx, tree):
+  ref, nd = _split_transforms(ref, flat_idx, tree)
+  if nd is None:
+    return [RefGetOp.build(ref).result]
+  acc = _access(nd, _ref_shape(ref))
+  out = RefGetOp.build(ref, acc.indexer, acc.dynamic_offsets, acc.indices).result
+  return [_to_numpy(out, acc.to_numpy)]
+
+
+@_rule
+def _swap_rule(ctx, ref, value, *flat_idx, tree):
+  ref, nd = _split_transforms(ref, flat_idx, tree)
+  value = _cast_value(value, ref)
+  if nd is None:
+    return [RefSwapOp.build(ref, value).result]
+  acc = _access(nd, _ref_shape(ref))
+  ours = _to_ours(value, acc.to_numpy)
+  out = RefSwapOp.build(ref, ours, acc.indexer, acc.dynamic_offsets,
+                        acc.indices).result
+  return [_to_numpy(out, acc.to_numpy)]
+
+
+@_rule
+def _addupdate_rule(ctx, ref, value, *flat_idx, tree):
+  ref, nd = _split_transforms(ref, flat_idx, tree)
+  value = _cast_value(value, ref)
+  if nd is None:
+    RefAddUpdateOp.build(ref, value)
+    return []
+  acc = _access(nd, _ref_shape(ref))
+  RefAddUpdateOp.build(ref, _to_ours(value, acc.to_numpy), acc.indexer,
+                       acc.dynamic_offsets, acc.indices)
+  return []
+
+
+@_rule
+def _new_ref_rule(ctx, init, *, memory_space, kind):
+  del kind
+  if memory_space is not None:
+    raise EmitError("refs with a memory space are not supported")
+  return [RefNewOp.build(init).result]
+
+
+@_rule
+def _empty_ref_rule(ctx, *, ty, memory_space):
+  if memory_space is not None:
+    raise EmitError("refs with a memory space are not supported")
+  (t,) = jp.aval_to_ir_types(ctx.module_context, ty)
+  return [RefEmptyOp.build(t).result]
+
+
+@_rule
+def _freeze_rule(ctx, ref):
+  return [RefFreezeOp.build(ref).result]
+
+
+@_rule
+def _free_ref_rule(ctx, ref):
+  RefFreeOp.build(ref)
+  return []
+
+
+def _has_refs(avals: Sequence[Any]) -> bool:
+  return any(jp.is_ref_aval(a) for a in avals)
+
+
+@_rule
+def _while_rule(ctx, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
+  if not _has_refs(ctx.avals_in):
+    return jp.while_p_default_rule()(
+        ctx, *args, cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr,
+        cond_nconsts=cond_nconsts, body_nconsts=body_nconsts)
+  if jp.ordered_effects_in(body_jaxpr.effects) or \
+      jp.ordered_effects_in(cond_jaxpr.effects):
+    raise EmitError("ordered effects (e.g. io_callback(ordered=True)) in a "
+                    "loop that uses refs are not supported")
+  if cond_jaxpr.out_avals[0].shape:
+    raise EmitError("a while loop with a batched predicate that uses refs is "
+                    "not supported")
+  is_ref = [jp.is_ref_aval(a) for a in ctx.avals_in]
+  ncarry = len(args) - cond_nconsts - body_nconsts
+  if any(is_ref[cond_nconsts + body_nconsts:]):
+    raise EmitError("a ref cannot be a loop-carried value")
+  carried = [a for a, r in zip(args, is_ref) if not r]
+  types = [a.type for a in carried]
+  while_op = hlo.WhileOp(types, carried)
+  mctx = ctx.module_context
+  name_stack = ctx.name_stack.extend("while")
+
+  def expand(values: Sequence[ir.Value]) -> list[ir.Value]:
+    it = iter(values)
+    return [a if r else next(it) for a, r in zip(args, is_ref)]
+
+  cond_block = while_op.regions[0].blocks.append(*types)
+  with ir.InsertionPoint(cond_block):
+    full = expand(list(cond_block.arguments))
+    x, z = full[:cond_nconsts], full[cond_nconsts + body_nconsts:]
+    consts = jp.ir_consts(cond_jaxpr.consts,
+                          [v.aval for v in cond_jaxpr.jaxpr.constvars])
+    (pred,), _ = jp.jaxpr_subcomp(
+        mctx, cond_jaxpr.jaxpr, name_stack.extend("cond"), jp.TokenSet(),
+        consts, *(x + z), dim_var_values=ctx.dim_var_values,
+        const_lowering=ctx.const_lowering, outer_traceback=ctx.traceback)
+    hlo.return_([pred])
+  body_block = while_op.regions[1].blocks.append(*types)
+  with ir.InsertionPoint(body_block):
+    full = expand(list(body_block.arguments))
+    x = full[:cond_nconsts]
+    y = full[cond_nconsts:cond_nconsts + body_nconsts]
+    z = full[cond_nconsts + body_nconsts:]
+    consts = jp.ir_consts(body_jaxpr.consts,
+                          [v.aval for v in body_jaxpr.jaxpr.constvars])
+    new_z, _ = jp.jaxpr_subcomp(
+        mctx, body_jaxpr.jaxpr, name_stack.extend("body"), jp.TokenSet(),
+        consts, *(y + z), dim_var_values=ctx.dim_var_values,
+        const_lowering=ctx.const_lowering, outer_traceback=ctx.traceback)
+    keep = [v for v, r in zip(x + y, is_ref) if not r]
+    hlo.return_([*keep, *new_z])
+  results = list(while_op.results)
+  return results[len(results) - ncarry:]
+
+
+@_rule
+def _jit_rule(ctx, *args, jaxpr, **params):
+  """Nested `jax.jit`: inlined when it touches refs, else JAX's rule."""
+  if not _has_refs(ctx.avals_in) and not _has_refs(
+      [v.aval for v in jaxpr.jaxpr.constvars]):
+    return jp.jit_p_default_rule()(ctx, *args, jaxpr=jaxpr, **params)
+  consts = jp.ir_consts(jaxpr.consts, [v.aval for v in jaxpr.jaxpr.constvars])
+  outs, tokens = jp.jaxpr_subcomp(
+      ctx.module_context, jaxpr.jaxpr, ctx.name_stack.extend(params["name"]),
+      ctx.tokens_in, consts, *args, dim_var_values=ctx.dim_var_values,
+      const_lowering=ctx.const_lowering, outer_traceback=ctx.traceback)
+  ctx.set_tokens_out(tokens)
+  return outs
+
+
+def _overrides() -> list[tuple[Any, Any]]:
+  return [
+      (jp.get_p, _get_rule),
+      (jp.swap_p, _swap_rule),
+      (jp.addupdate_p, _addupdate_rule),
+      (jp.new_ref_p, _new_ref_rule),
+      (jp.empty_ref_p, _empty_ref_rule),
+      (jp.freeze_p, _freeze_rule),
+      (jp.free_ref_p, _free_ref_rule),
+      (jp.while_p, _while_rule),
+      (jp.jit_p, _jit_rule),
+  ]
+
+
+def _ref_ir_type(aval: Any) -> ir.Type:
+  inner = aval.inner_aval
+  elt = jp.dtype_to_ir_type(inner.dtype)
+  return ref_type(ir.RankedTensorType.get(list(inner.shape), elt))
+
+
+# -- the module ------------------------------------------------------------------
+
+def emit(closed_jaxpr: Any, const_sources: Sequence[tuple[str, int]] | None = None,
+         *, platform: str | None = None, name: str = "main") -> Emitted:
+  """Emits `closed_jaxpr` as a module whose public `@main` takes the jaxpr's
+  invars followed by one argument per constant (refs as `!ref.ref<T>`).
+
+  `const_sources[k]`, when given, may be ("arg", i): constant k is the same
+  ref as flat argument i (a closed-over ref also passed in), and uses that
+  argument's SSA value instead of an argument of its own.
+  """
+  jaxpr = closed_jaxpr.jaxpr
+  consts = list(closed_jaxpr.consts)
+  const_sources = list(const_sources or [("const", k) for k in range(len(consts))])
+  for v in jaxpr.outvars:
+    if jp.is_ref_aval(v.aval):
+      raise EmitError("a function compiled by refhlo.jit cannot return a ref")
+  context = prepare_context(jp.make_ir_context())
+  platform = platform or jp.default_platform()
+  with context, ir.Location.unknown(context):
+    module = ir.Module.create()
+    mctx = jp.make_module_context(context, module, _overrides(), platform)
+    args: list[MainArg] = []
+
+    def describe(aval: Any, source: tuple[str, int]) -> MainArg:
+      if jp.is_ref_aval(aval):
+        inner = aval.inner_aval
+        return MainArg(source, True, tuple(inner.shape), np.dtype(inner.dtype))
+      return MainArg(source, False, tuple(aval.shape), np.dtype(aval.dtype))
+
+    uncacheable = [p for p, _ in _overrides()] + [jp.cond_p, jp.scan_p]
+    with jp.ref_lowering(_ref_ir_type, uncacheable):
+      for i, v in enumerate(jaxpr.invars):
+        args.append(describe(v.aval, ("arg", i)))
+      const_arg_pos: dict[int, int] = {}
+      for k, (v, src) in enumerate(zip(jaxpr.constvars, const_sources)):
+        if src[0] == "const":
+          const_arg_pos[k] = len(args)
+          args.append(describe(v.aval, ("const", src[1])))
+      in_types = []
+      for a, v in zip(args, list(jaxpr.invars) +
+                      [jaxpr.constvars[k] for k in const_arg_pos]):
+        (t,) = jp.aval_to_ir_types(mctx, v.aval)
+        in_types.append(t)
+      out_types = []
+      for v in jaxpr.outvars:
+        out_types.extend(jp.aval_to_ir_types(mctx, v.aval))
+      ftype = ir.FunctionType.get(in_types, out_types)
+      fn = func_dialect.FuncOp(name, ftype, ip=ir.InsertionPoint(module.body))
+      fn.attributes["sym_visibility"] = ir.StringAttr.get("public")
+      block = fn.add_entry_block()
+      with ir.InsertionPoint(block):
+        block_args = list(block.arguments)
+        invals = block_args[:len(jaxpr.invars)]
+        constvals = []
+        for k, src in enumerate(const_sources):
+          if src[0] == "arg":
+            constvals.append(block_args[src[1]])
+          else:
+            constvals.append(block_args[const_arg_pos[k]])
+        tokens = jp.TokenSet()
+        ordered = jp.ordered_effects_in(jaxpr.effects)
+        if ordered:
+          tokens = jp.TokenSet({e: hlo.create_token() for e in ordered})
+        outs, _ = jp.jaxpr_subcomp(
+            mctx, jaxpr, jp.new_name_stack(), tokens, constvals, *invals,
+            dim_var_values=[], const_lowering={}, outer_traceback=None)
+        flat = []
+        for o in outs:
+          flat.extend([o] if isinstance(o, ir.Value) else list(o))
+        func_dialect.ReturnOp(flat)
+  return Emitted(module, context, args, len(jaxpr.outvars),
+                 jp.module_host_callbacks(mctx), jp.module_keepalives(mctx))

@@ -1,0 +1,287 @@
+"""Running refhlo-compiled functions: tracing, compiling, caching, executing.
+
+A call goes: flatten the arguments -> look the signature up in the cache
+(abstract types of the leaves, static arguments, and which ref leaves are the
+same `jax.Ref`) -> on a miss trace with JAX, emit the `ref` dialect
+(`refhlo.emit`), run `ref-to-stablehlo` and compile with XLA
+(`refhlo.compiler.xla`) -> execute with the written refs' buffers donated ->
+rebind each such `jax.Ref` to its new buffer.
+
+Everything that can fail (tracing, emission, the pipeline, XLA) happens
+before any buffer is donated, so a failed call leaves every ref intact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import numpy as np
+
+from refhlo import _jax_private as jp
+from refhlo import emit as emit_lib
+
+
+class RefhloError(Exception):
+  """A program refhlo.jit rejects; the message is an MLIR-style diagnostic
+  (`file:line:col: error: ...`) pointing at the user's source."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  """A traced and emitted program, before the pipeline."""
+  emitted: emit_lib.Emitted
+  ref_text: str
+  out_tree: Any
+  consts: list[Any]          # closed-over values, by ("const", k)
+  fun_name: str
+
+
+@dataclasses.dataclass
+class Executable:
+  """A compiled program and how to call it."""
+  stage: Stage
+  stablehlo_text: str
+  xla: Any                                  # refhlo.compiler.xla.Compiled
+  arg_sources: list[tuple[str, int]]        # per @main arg
+  arg_is_ref: list[bool]
+  arg_dtypes: list[np.dtype]
+  ref_results: list[tuple[int, int]]        # (@main arg, result index)
+  num_results: int
+
+
+# -- signatures ------------------------------------------------------------------
+
+_SCALAR_TYPES = (bool, int, float, complex, np.bool_, np.number)
+
+
+def _leaf_signature(x: Any) -> Any:
+  if isinstance(x, jp.Ref):
+    return ("ref", x.shape, x.dtype)
+  if isinstance(x, jax.Array):
+    return (x.shape, x.dtype, x.weak_type)
+  if isinstance(x, np.ndarray):
+    return (x.shape, x.dtype, False)
+  if isinstance(x, _SCALAR_TYPES):
+    return (type(x),)
+  try:
+    aval = jp.typeof(x)
+  except TypeError:
+    raise TypeError(
+        f"refhlo.jit: argument of type {type(x).__name__} is not a valid JAX "
+        f"type (arrays, scalars and jax.Ref are)") from None
+  return (aval.shape, aval.dtype, getattr(aval, "weak_type", False))
+
+
+def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
+                 static_argnums: tuple[int, ...],
+                 static_argnames: tuple[str, ...]
+                 ) -> tuple[tuple[Any, ...], dict[str, Any], tuple[Any, ...]]:
+  """(dynamic args, dynamic kwargs, hashable static key)."""
+  n = len(args)
+  nums = {i if i >= 0 else i + n for i in static_argnums}
+  dyn_args = tuple(a for i, a in enumerate(args) if i not in nums)
+  static = tuple((i, args[i]) for i in sorted(nums) if 0 <= i < n)
+  dyn_kwargs = {k: v for k, v in kwargs.items() if k not in static_argnames}
+  static += tuple(sorted((k, v) for k, v in kwargs.items()
+                         if k in static_argnames))
+  try:
+    hash(static)
+  except TypeError:
+    raise ValueError(
+        "refhlo.jit: static arguments must be hashable, got "
+        f"{[type(v).__name__ for _, v in static]}") from None
+  return dyn_args, dyn_kwargs, static
+
+
+def signature(leaves: Sequence[Any]) -> tuple[Any, tuple[int, ...], list[int]]:
+  """(leaf signatures, alias pattern, unique leaf index per leaf)."""
+  sig = []
+  first: dict[int, int] = {}
+  unique_of: list[int] = []
+  pattern = []
+  nuniq = 0
+  for x in leaves:
+    sig.append(_leaf_signature(x))
+    if isinstance(x, jp.Ref):
+      u = first.get(id(x))
+      if u is None:
+        u = first[id(x)] = nuniq
+        nuniq += 1
+      else:
+        pattern.append((len(unique_of), u))
+      unique_of.append(u)
+    else:
+      unique_of.append(nuniq)
+      nuniq += 1
+  return tuple(sig), tuple(pattern), unique_of
+
+
+# -- tracing -----------------------------------------------------------------------
+
+def _fun_name(fun: Callable) -> str:
+  name = getattr(fun, "__name__", type(fun).__name__)
+  code = getattr(fun, "__code__", None)
+  if code is not None:
+    return f"{name} at {code.co_filename}:{code.co_firstlineno}"
+  return name
+
+
+def _fun_where(fun: Callable) -> tuple[str, int, int] | None:
+  code = getattr(inspect.unwrap(fun), "__code__", None)
+  if code is None:
+    return None
+  return code.co_filename, code.co_firstlineno, 0
+
+
+def _arg_names(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
+               static_argnums: tuple[int, ...], static_argnames: tuple[str, ...]
+               ) -> list[str]:
+  """A readable name for every dynamic leaf: `x`, `params['w']`, ..."""
+  try:
+    params = list(inspect.signature(fun).parameters)
+  except (TypeError, ValueError):
+    params = []
+  n = len(args)
+  nums = {i if i >= 0 else i + n for i in static_argnums}
+  names: list[str] = []
+  for i, a in enumerate(args):
+    if i in nums:
+      continue
+    base = params[i] if i < len(params) and params[i] not in ("args",) else f"args[{i}]"
+    for path, _ in jax.tree_util.tree_flatten_with_path(a)[0]:
+      names.append(base + jax.tree_util.keystr(path))
+  for k, v in kwargs.items():
+    if k in static_argnames:
+      continue
+    for path, _ in jax.tree_util.tree_flatten_with_path(v)[0]:
+      names.append(k + jax.tree_util.keystr(path))
+  return names
+
+
+def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
+          static_argnums: tuple[int, ...], static_argnames: tuple[str, ...]
+          ) -> Stage:
+  """Traces `fun` to a closed jaxpr and emits it (no pipeline yet)."""
+  dyn_args, dyn_kwargs, _ = split_static(args, kwargs, static_argnums,
+                                         static_argnames)
+  leaves, in_tree = jax.tree_util.tree_flatten((dyn_args, dyn_kwargs))
+  _, _, unique_of = signature(leaves)
+  nuniq = max(unique_of) + 1 if unique_of else 0
+  unique = [None] * nuniq
+  for x, u in zip(leaves, unique_of):
+    unique[u] = x
+  names = _arg_names(fun, args, kwargs, static_argnums, static_argnames)
+  n = len(args)
+  nums = {i if i >= 0 else i + n for i in static_argnums}
+  out_store: dict[str, Any] = {}
+
+  def flat_fun(*uniq):
+    full = [uniq[u] for u in unique_of]
+    a, kw = jax.tree_util.tree_unflatten(in_tree, full)
+    it = iter(a)
+    call_args = [args[i] if i in nums else next(it) for i in range(n)]
+    call_kwargs = dict(kwargs)
+    call_kwargs.update(kw)
+    out = fun(*call_args, **call_kwargs)
+    flat, out_tree = jax.tree_util.tree_flatten(out)
+    for path, x in jax.tree_util.tree_flatten_with_path(out)[0]:
+      if isinstance(x, jp.Ref):
+        origin = "was created inside the function or closed over"
+        for u, t in enumerate(uniq):
+          if t is x:
+            origin = f"was passed in as the argument {names[unique_of.index(u)]}"
+        where = "" if not path else f" at output{jax.tree_util.keystr(path)}"
+        raise RefhloError(emit_lib.format_error(
+            f"function {_fun_name(fun)} compiled by refhlo.jit returned a "
+            f"mutable array reference of type {x.aval}{where}, but refs "
+            f"cannot be returned; the returned ref {origin}",
+            _fun_where(fun)))
+    out_store["tree"] = out_tree
+    return flat
+
+  stand_ins = [jp.stand_in_ref(x) if isinstance(x, jp.Ref) else x
+               for x in unique]
+  closed = jax.make_jaxpr(flat_fun)(*stand_ins)
+  consts = list(closed.consts)
+  arg_ids = {id(x): u for u, x in enumerate(unique) if isinstance(x, jp.Ref)}
+  sources = []
+  for k, c in enumerate(consts):
+    if isinstance(c, jp.Ref) and id(c) in arg_ids:
+      sources.append(("arg", arg_ids[id(c)]))
+    else:
+      sources.append(("const", k))
+  try:
+    emitted = emit_lib.emit(closed, sources)
+  except emit_lib.EmitError as e:
+    raise RefhloError(str(e)) from None
+  ref_text = emitted.module.operation.get_asm(enable_debug_info=True)
+  return Stage(emitted, ref_text, out_store["tree"], consts, _fun_name(fun))
+
+
+# -- compiling ---------------------------------------------------------------------
+
+def compile_stage(stage: Stage) -> Executable:
+  """Runs `ref-to-stablehlo` on the stage's module and compiles it."""
+  from refhlo.compiler import pipeline
+  from refhlo.compiler import xla
+
+  module = stage.emitted.module
+  # Keep the emitted module pristine (Lowered.as_text("ref")): run the
+  # pipeline on a copy parsed in the same context.
+  with stage.emitted.context:
+    from jaxlib.mlir import ir
+    work = ir.Module.parse(stage.ref_text)
+  try:
+    pipeline.run_pipeline(work, "ref-to-stablehlo")
+  except pipeline.PipelineFailure as e:
+    raise RefhloError(str(e)) from None
+  except pipeline.PipelineError as e:
+    raise RefhloError(f"error: {e}") from None
+  text = work.operation.get_asm(enable_debug_info=True)
+  try:
+    compiled = xla.compile_module(
+        work, host_callbacks=stage.emitted.host_callbacks)
+  except xla.XlaCompileError as e:
+    raise RefhloError(str(e)) from None
+  args = stage.emitted.args
+  ref_results = []
+  for i, a in enumerate(args):
+    if a.is_ref and i in compiled.aliases:
+      ref_results.append((i, compiled.aliases[i]))
+  del module
+  return Executable(stage, text, compiled, [a.source for a in args],
+                    [a.is_ref for a in args], [a.dtype for a in args],
+                    ref_results, stage.emitted.num_results)
+
+
+# -- executing ---------------------------------------------------------------------
+
+def execute(exe: Executable, unique: Sequence[Any]) -> Any:
+  """Runs `exe` on the deduplicated dynamic leaves; rebinds written refs."""
+  consts = exe.stage.consts
+  inputs = []
+  refs: dict[int, Any] = {}
+  for i, (src, is_ref, dtype) in enumerate(zip(exe.arg_sources, exe.arg_is_ref,
+                                               exe.arg_dtypes)):
+    x = unique[src[1]] if src[0] == "arg" else consts[src[1]]
+    if is_ref:
+      refs[i] = x
+      buf = jp.ref_buffer(x)
+      if buf.is_deleted():
+        raise RefhloError("error: a ref passed to refhlo.jit has a deleted "
+                          "buffer (was it donated elsewhere?)")
+      inputs.append(buf)
+    elif isinstance(x, jax.Array):
+      inputs.append(x if x.dtype == dtype else x.astype(dtype))
+    else:
+      inputs.append(jax.device_put(np.asarray(x, dtype=dtype),
+                                   exe.xla.device))
+  results = exe.xla.executable.execute_sharded(inputs)
+  outs = [r[0] for r in results.disassemble_into_single_device_arrays()]
+  for arg, res in exe.ref_results:
+    jp.set_ref_buffer(refs[arg], outs[res])
+  return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])

@@ -1,0 +1,173 @@
+"""Every user-facing error of refhlo.jit: a clear message at the user's source
+line, raised before any buffer is donated, so every ref is intact after."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+import refhlo
+from refhlo.runtime import RefhloError
+
+HERE = __file__
+
+
+def assert_intact(ref, expected):
+  buf = ref._refs._buf  # the buffer must not have been donated
+  assert not buf.is_deleted()
+  np.testing.assert_array_equal(np.asarray(ref[...]), expected)
+
+
+def line_of(fn, needle):
+  lines, start = __import__("inspect").getsourcelines(fn)
+  for k, text in enumerate(lines):
+    if needle in text:
+      return start + k
+  raise AssertionError(needle)
+
+
+def test_returning_a_ref_names_the_argument_and_line():
+  r = jax.new_ref(jnp.arange(3.0))
+
+  def returns_ref(x, r):
+    r[0] = x
+    return r
+
+  with pytest.raises(RefhloError) as e:
+    refhlo.jit(returns_ref)(1.0, r)
+  msg = str(e.value)
+  assert re.match(rf"{re.escape(HERE)}:\d+:\d+: error: ", msg), msg
+  assert "returned a mutable array reference" in msg
+  assert "passed in as the argument r" in msg
+  assert f"returns_ref at {HERE}:{line_of(returns_ref, 'def returns_ref')}" in msg
+  assert_intact(r, [0.0, 1.0, 2.0])
+
+
+def test_returning_an_internal_ref_in_a_pytree():
+  def returns_new_ref(x):
+    return {"a": x, "b": jax.new_ref(x)}
+
+  with pytest.raises(RefhloError, match=r"at output\['b'\].*created inside"):
+    refhlo.jit(returns_new_ref)(jnp.ones(2))
+
+
+def test_use_after_freeze_points_at_the_write():
+  r = jax.new_ref(jnp.arange(3.0))
+
+  def use_after_freeze(r):
+    v = jax.ref.freeze(r)
+    r[0] = 1.0
+    return v
+
+  with pytest.raises(RefhloError) as e:
+    refhlo.jit(use_after_freeze)(r)
+  line = line_of(use_after_freeze, "r[0] = 1.0")
+  assert str(e.value).startswith(f"{HERE}:{line}:"), str(e.value)
+  assert "after its 'ref.freeze'" in str(e.value)
+  assert_intact(r, [0.0, 1.0, 2.0])
+
+
+def test_tracing_error_leaves_refs_intact():
+  r = jax.new_ref(jnp.arange(3.0))
+
+  def math_on_ref(r):
+    r[0] = 5.0            # traced, never run: the call fails first
+    return jnp.sin(r)     # TypeError: do math on r[...], not on r
+
+  with pytest.raises(TypeError):
+    refhlo.jit(math_on_ref)(r)
+  assert_intact(r, [0.0, 1.0, 2.0])
+
+
+def test_ref_as_loop_carry_is_refused():
+  r = jax.new_ref(jnp.arange(3.0))
+
+  def carry_ref(r):
+    return lax.fori_loop(0, 3, lambda i, c: c, r)
+
+  with pytest.raises(ValueError, match="mutable array reference"):
+    refhlo.jit(carry_ref)(r)
+  assert_intact(r, [0.0, 1.0, 2.0])
+
+
+def test_unhashable_static_argument():
+  r = jax.new_ref(jnp.zeros(2))
+
+  def f(n, r):
+    r[0] = float(len(n))
+
+  with pytest.raises(ValueError, match="static arguments must be hashable"):
+    refhlo.jit(f, static_argnums=0)([1, 2], r)
+  assert_intact(r, [0.0, 0.0])
+
+
+def test_invalid_argument_type():
+  r = jax.new_ref(jnp.zeros(2))
+
+  def f(s, r):
+    r[0] = 1.0
+
+  with pytest.raises(TypeError, match="not a valid JAX type"):
+    refhlo.jit(f)("a string", r)
+  assert_intact(r, [0.0, 0.0])
+
+
+def test_deleted_ref_buffer():
+  r = jax.new_ref(jnp.zeros(2))
+  other = jax.new_ref(jnp.ones(2))
+
+  def f(r, other):
+    r[0] = 1.0
+    other[1] = 5.0
+
+  f_ = refhlo.jit(f)
+  f_(r, other)
+  r._refs._buf.delete()
+  with pytest.raises(RefhloError, match="deleted buffer"):
+    f_(r, other)
+  assert_intact(other, [1.0, 5.0])
+
+
+def test_pipeline_failure_on_second_signature_leaves_refs_intact():
+  # A first signature compiles and runs; a second one fails in the pipeline:
+  # the refs keep the values the first call left.
+  r = jax.new_ref(jnp.arange(3.0))
+
+  def f(r, k):
+    if k:
+      v = jax.ref.freeze(r)
+      r[1] = v[0]
+    r[2] += 1.0
+
+  f_ = refhlo.jit(f, static_argnums=1)
+  f_(r, False)
+  assert_intact(r, [0.0, 1.0, 3.0])
+  with pytest.raises(RefhloError, match="error: 'ref.swap' op uses a ref after"):
+    f_(r, True)
+  assert_intact(r, [0.0, 1.0, 3.0])
+
+
+def test_lowered_as_text_unknown_dialect():
+  def f(r):
+    r[0] = 1.0
+  lowered = refhlo.jit(f).lower(jax.new_ref(jnp.zeros(2)))
+  with pytest.raises(ValueError, match="unknown dialect 'hlo'"):
+    lowered.as_text("hlo")
+
+
+def test_static_argnames_by_position_and_name():
+  r = jax.new_ref(jnp.zeros(4))
+
+  def f(r, n):
+    for k in range(n):   # needs a static n
+      r[k] = float(k + 1)
+
+  g = refhlo.jit(f, static_argnames="n")
+  g(r, 2)
+  g(r, n=3)
+  np.testing.assert_array_equal(np.asarray(r[...]), [1.0, 2.0, 3.0, 0.0])
