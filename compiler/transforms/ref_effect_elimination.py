@@ -1,0 +1,583 @@
+"""`ref-effect-elimination`: promote every ref to SSA tensor values.
+
+The heart of the pipeline. Each function is walked in program order keeping,
+per root ref (a `ref.new`/`ref.empty` result or a ref parameter of a private
+function), its current tensor value; accesses become StableHLO on that value
+(see `_lower_access`), so writes are forwarded to later reads and dead writes
+become dead SSA values that canonicalize/DCE remove. Control flow:
+
+- `stablehlo.while`: roots written in the body become extra loop-carried
+  values (extra operands, results and block arguments); roots only read are
+  captured as values from above. Writing a ref in the condition is an error.
+- `stablehlo.case` / `stablehlo.if`: roots written in any branch become extra
+  results of every branch.
+- `func.call`: each ref parameter of a private callee becomes a tensor
+  parameter (its current value) and each written one an extra trailing result
+  (its final value), in parameter order. Calls whose ref operands alias (the
+  same root passed twice, a view and its parent) are inlined first, so that
+  their semantics stay sequential. Recursion through functions that take refs
+  is an error at the call.
+
+`ref.empty` starts as zeros of its type (its contents are undefined until
+written, so any value is correct).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from jaxlib.mlir import ir
+from jaxlib.mlir.dialects import stablehlo
+
+from refhlo.compiler.dialect.indexer import Indexer, IndexerError
+from refhlo.compiler.dialect.types import RefTypeError, is_ref_type, ref_value_type
+from refhlo.compiler.passes import Pass, PassError
+from refhlo.compiler.transforms import _lower_access as la
+
+_WRITE_OPS = ("ref.set", "ref.swap", "ref.addupdate")
+_BRANCH_OPS = ("stablehlo.case", "stablehlo.if")
+
+
+def _has_ref_operand(op: ir.Operation) -> bool:
+  return any(is_ref_type(v.type) for v in op.operands)
+
+
+def _root_of(v: ir.Value) -> ir.Value:
+  """The root a ref value aliases (through views)."""
+  while not isinstance(v.owner, ir.Block) and v.owner.operation.name == "ref.view":
+    v = v.owner.operation.operands[0]
+  return v
+
+
+def _walk_ops(op: ir.Operation):
+  """Every op nested inside (not including) `op`, in pre-order."""
+  for region in op.regions:
+    for block in region.blocks:
+      for inner in block.operations:
+        inner = inner.operation
+        yield inner
+        yield from _walk_ops(inner)
+
+
+def _callee_name(call: ir.Operation) -> str:
+  return ir.FlatSymbolRefAttr(call.attributes["callee"]).value
+
+
+def _attrs(op: ir.Operation) -> dict[str, ir.Attribute]:
+  attrs = op.attributes
+  return {(n if isinstance(n, str) else n.name): (attrs[n] if isinstance(n, str) else n.attr)
+          for n in attrs}
+
+
+def _func_name(f: ir.Operation) -> str:
+  return ir.StringAttr(f.attributes["sym_name"]).value
+
+
+def _is_private(f: ir.Operation) -> bool:
+  return ("sym_visibility" in f.attributes
+          and ir.StringAttr(f.attributes["sym_visibility"]).value == "private")
+
+
+def _uses_refs(op: ir.Operation) -> bool:
+  """Whether any op nested in `op` touches a ref."""
+  for inner in _walk_ops(op):
+    if inner.name.startswith("ref.") or _has_ref_operand(inner) or any(
+        is_ref_type(r.type) for r in inner.results):
+      return True
+  return False
+
+
+@dataclasses.dataclass
+class _Module:
+  """The functions of a module and what each does to its ref parameters."""
+  funcs: dict[str, ir.Operation]
+  written: dict[str, list[bool]]  # per parameter: written (ref params only)
+
+
+@dataclasses.dataclass
+class RefEffectElimination(Pass):
+  """Promotes refs to SSA values and lowers accesses to StableHLO."""
+
+  NAME = "ref-effect-elimination"
+  SUMMARY = "Promote refs to SSA values, lowering accesses to StableHLO slices and updates"
+  DESCRIPTION = """\
+Walks each function in program order, keeping the current tensor value of
+every ref rooted at `ref.new`/`ref.empty` (zeros) or at a ref parameter of a
+private function. `ref.get` becomes a (dynamic_)slice / gather of that value,
+`ref.set`/`ref.swap`/`ref.addupdate` a dynamic_update_slice / scatter producing
+its next value, `ref.freeze` the final value; views compose with their parents.
+Written refs are threaded through `stablehlo.while` (loop-carried values),
+`stablehlo.case`/`stablehlo.if` (extra results) and calls to private functions
+(extra arguments and results). Calls with aliasing ref operands are inlined.
+
+Before:
+
+```mlir
+func.func @main(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
+    -> (tensor<4xf32>, tensor<8x4xf32>) {
+  %r = "ref.new"(%buf) : (tensor<8x4xf32>) -> !ref.ref<tensor<8x4xf32>>
+  %old = "ref.swap"(%r, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>,
+      static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>}
+      : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
+  %final = "ref.get"(%r) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  return %old, %final : tensor<4xf32>, tensor<8x4xf32>
+}
+```
+
+After (and canonicalize):
+
+```mlir
+func.func @main(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
+    -> (tensor<4xf32>, tensor<8x4xf32>) {
+  %c = stablehlo.constant dense<0> : tensor<i32>
+  %0 = stablehlo.dynamic_slice %buf, %i, %c, sizes = [1, 4] : (tensor<8x4xf32>, tensor<i32>, tensor<i32>) -> tensor<1x4xf32>
+  %1 = stablehlo.reshape %0 : (tensor<1x4xf32>) -> tensor<4xf32>
+  %2 = stablehlo.reshape %row : (tensor<4xf32>) -> tensor<1x4xf32>
+  %3 = stablehlo.dynamic_update_slice %buf, %2, %i, %c : (tensor<8x4xf32>, tensor<1x4xf32>, tensor<i32>, tensor<i32>) -> tensor<8x4xf32>
+  return %1, %3 : tensor<4xf32>, tensor<8x4xf32>
+}
+```
+"""
+
+  def run(self, module: ir.Operation) -> None:
+    with module.context, ir.Location.unknown():
+      self._run(module)
+
+  def _run(self, module: ir.Operation) -> None:
+    mod = _collect(module)
+    order = _call_order(mod)
+    _inline_aliased_calls(mod, order)
+    _summarize(mod, order)
+    for name in order:
+      f = mod.funcs[name]
+      if _uses_refs(f) or any(is_ref_type(t) for t in _arg_types(f)):
+        _Rewriter(mod, f).run()
+
+
+PASS = RefEffectElimination
+
+
+# -- module-level analysis --------------------------------------------------------
+
+
+def _arg_types(f: ir.Operation) -> list[ir.Type]:
+  ft = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
+  return list(ft.inputs)
+
+
+def _collect(module: ir.Operation) -> _Module:
+  funcs: dict[str, ir.Operation] = {}
+  for op in _walk_ops(module):
+    if op.name == "func.func":
+      funcs[_func_name(op)] = op
+  return _Module(funcs, {})
+
+
+def _calls(f: ir.Operation):
+  for op in _walk_ops(f):
+    if op.name == "func.call":
+      yield op
+
+
+def _call_order(mod: _Module) -> list[str]:
+  """Functions callees first; recursion through refs is an error at the call."""
+  order: list[str] = []
+  state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+  stack: list[str] = []
+
+  def visit(name: str) -> None:
+    state[name] = 1
+    stack.append(name)
+    for call in _calls(mod.funcs[name]):
+      callee = _callee_name(call)
+      if callee not in mod.funcs:
+        if _has_ref_operand(call):
+          raise PassError(call, f"call to unknown function @{callee} with ref operands")
+        continue
+      if state.get(callee) == 1:
+        cycle = stack[stack.index(callee):]
+        if _has_ref_operand(call) or any(_uses_refs(mod.funcs[n]) for n in cycle):
+          raise PassError(
+              call, f"recursive call to @{callee} in a cycle of functions using refs "
+              f"({' -> '.join('@' + n for n in cycle + [callee])}) is not supported")
+        continue
+      if callee not in state:
+        visit(callee)
+    stack.pop()
+    state[name] = 2
+    order.append(name)
+
+  for name in list(mod.funcs):
+    if name not in state:
+      visit(name)
+  return order
+
+
+def _aliased(call: ir.Operation) -> bool:
+  roots = [_root_of(v) for v in call.operands if is_ref_type(v.type)]
+  return len(set(roots)) != len(roots)
+
+
+def _inline_aliased_calls(mod: _Module, order: list[str]) -> None:
+  """Inlines every call whose ref operands share a root (until none is left)."""
+  for name in reversed(order):  # callers first: inlined bodies get re-scanned
+    f = mod.funcs[name]
+    while True:
+      call = next((c for c in _calls(f) if _has_ref_operand(c) and _aliased(c)), None)
+      if call is None:
+        break
+      _inline(call, mod.funcs[_callee_name(call)])
+
+
+def _inline(call: ir.Operation, callee: ir.Operation) -> None:
+  region = callee.regions[0]
+  blocks = list(region.blocks)
+  if len(blocks) != 1:
+    raise PassError(call, f"cannot inline @{_func_name(callee)} (aliasing ref "
+                    "operands): its body must be a single block")
+  clone = callee.clone(ip=ir.InsertionPoint(call))
+  block = clone.regions[0].blocks[0]
+  for arg, v in zip(block.arguments, call.operands):
+    arg.replace_all_uses_with(v)
+  ops = [op.operation for op in block.operations]
+  ret = ops[-1]
+  for op in ops[:-1]:
+    op.move_before(call)
+  for res, v in zip(call.results, ret.operands):
+    res.replace_all_uses_with(v)
+  call.erase()
+  clone.erase()
+
+
+def _summarize(mod: _Module, order: list[str]) -> None:
+  """Which ref parameters each function writes (callees first)."""
+  for name in order:
+    f = mod.funcs[name]
+    args = list(f.regions[0].blocks[0].arguments) if f.regions[0].blocks else []
+    written = [False] * len(args)
+    index = {a: i for i, a in enumerate(args) if is_ref_type(a.type)}
+    for root in _written_roots(f, mod):
+      if root in index:
+        written[index[root]] = True
+    mod.written[name] = written
+
+
+def _written_roots(op: ir.Operation | ir.Region, mod: _Module) -> list[ir.Value]:
+  """Roots written anywhere inside `op` (or a region), in first-write order."""
+  out: list[ir.Value] = []
+  ops = _walk_ops_region(op) if isinstance(op, ir.Region) else _walk_ops(op)
+  for inner in ops:
+    if inner.name in _WRITE_OPS:
+      refs = [inner.operands[0]]
+    elif inner.name == "func.call" and _has_ref_operand(inner):
+      w = mod.written.get(_callee_name(inner), [])
+      refs = [v for i, v in enumerate(inner.operands)
+              if is_ref_type(v.type) and i < len(w) and w[i]]
+    else:
+      continue
+    for v in refs:
+      r = _root_of(v)
+      if r not in out:
+        out.append(r)
+  return out
+
+
+# -- rewriting one function -------------------------------------------------------
+
+
+def _indexer(op: ir.Operation) -> Indexer:
+  try:
+    idx = Indexer.from_op(op)
+    idx.check()
+  except (IndexerError, RefTypeError) as e:
+    raise PassError(op, f"invalid indexer: {e}") from None
+  return idx
+
+
+class _Rewriter:
+  """Promotes the refs of one function."""
+
+  def __init__(self, mod: _Module, func: ir.Operation):
+    self.mod = mod
+    self.func = func
+    self.lenses: dict[ir.Value, la.Lens] = {}
+    self.dead: list[ir.Operation] = []  # ref-defining ops, erased at the end
+
+  def run(self) -> None:
+    f = self.func
+    if not f.regions[0].blocks:
+      if any(is_ref_type(t) for t in _arg_types(f)):
+        raise PassError(f, f"function @{_func_name(f)} with ref parameters has no body")
+      return
+    if len(f.regions[0].blocks) != 1:
+      raise PassError(f, "functions using refs must have a single block")
+    block = f.regions[0].blocks[0]
+    env: dict[ir.Value, ir.Value] = {}
+    ref_params = [a for a in block.arguments if is_ref_type(a.type)]
+    if ref_params and not _is_private(f):
+      raise PassError(f, f"public function @{_func_name(f)} has ref arguments; run "
+                      "ref-buffer-donation first")
+    # Each ref parameter's value comes in as an extra trailing argument.
+    for a in ref_params:
+      t = self._value_type(f, a.type)
+      self.lenses[a] = la.Lens.identity(a, t)
+      env[a] = block.add_argument(t, a.location)
+    self._block(block, env, func_return=True)
+    for op in reversed(self.dead):
+      op.erase()
+    for a in reversed(ref_params):
+      if list(a.uses):
+        raise PassError(f, "internal: a ref parameter is still used")
+      block.erase_argument(a.arg_number)
+    # The signature: ref params are now tensors; written ones are returned.
+    ret = block.operations[len(block.operations) - 1]
+    f.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(
+        [a.type for a in block.arguments], [v.type for v in ret.operands]))
+
+  @staticmethod
+  def _value_type(where, t: ir.Type) -> ir.RankedTensorType:
+    try:
+      return ref_value_type(t)
+    except RefTypeError as e:
+      raise PassError(where, str(e)) from None
+
+  def _lens(self, op: ir.Operation, v: ir.Value) -> la.Lens:
+    lens = self.lenses.get(v)
+    if lens is None:
+      raise PassError(op, f"cannot trace ref operand of '{op.name}' to a ref.new, "
+                      "ref.empty or a ref parameter")
+    return lens
+
+  # -- blocks ---------------------------------------------------------------
+
+  def _block(self, block: ir.Block, env: dict[ir.Value, ir.Value],
+             func_return: bool = False, extra_results: list[ir.Value] | None = None
+             ) -> None:
+    """Rewrites the ops of `block`; the terminator gets `extra_results` (roots)."""
+    ops = [o.operation for o in block.operations]
+    for i, op in enumerate(ops):
+      if i == len(ops) - 1 and op.name in ("func.return", "stablehlo.return"):
+        self._terminator(op, env, func_return, extra_results or [])
+      else:
+        self._op(op, env)
+
+  def _terminator(self, op: ir.Operation, env, func_return: bool,
+                  roots: list[ir.Value]) -> None:
+    if _has_ref_operand(op):
+      raise PassError(op, "refs cannot be returned")
+    extra: list[ir.Value] = []
+    if func_return:
+      args = self.func.regions[0].blocks[0].arguments
+      w = self.mod.written.get(_func_name(self.func), [])
+      extra = [env[a] for i, a in enumerate(args)
+               if is_ref_type(a.type) and i < len(w) and w[i]]
+    extra += [env[r] for r in roots]
+    if not extra:
+      return
+    with ir.InsertionPoint(op), op.location:
+      ir.Operation.create(op.name, results=[], operands=list(op.operands) + extra,
+                          attributes=_attrs(op))
+    op.erase()
+
+  def _op(self, op: ir.Operation, env: dict[ir.Value, ir.Value]) -> None:
+    name = op.name
+    with ir.InsertionPoint(op), op.location:
+      if name == "ref.new":
+        t = self._value_type(op, op.results[0].type)
+        self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
+        env[op.results[0]] = op.operands[0]
+        self.dead.append(op)
+      elif name == "ref.empty":
+        t = self._value_type(op, op.results[0].type)
+        self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
+        env[op.results[0]] = la.zeros(t)
+        self.dead.append(op)
+      elif name == "ref.view":
+        lens = self._lens(op, op.operands[0])
+        idx = _indexer(op)
+        if idx.indexed_dims:
+          raise PassError(op, "a view cannot have indexed dims")
+        dyn = [op.operands[i] for i in range(1, len(op.operands))]
+        self.lenses[op.results[0]] = la.compose_view(lens, idx, dyn)
+        self.dead.append(op)
+      elif name in ("ref.get", "ref.set", "ref.swap", "ref.addupdate"):
+        self._access(op, env)
+      elif name == "ref.freeze":
+        lens = self._lens(op, op.operands[0])
+        v = la.read(env[lens.root], la.whole(lens))
+        op.results[0].replace_all_uses_with(v)
+        op.erase()
+      elif name == "ref.free":
+        self._lens(op, op.operands[0])
+        op.erase()
+      elif name.startswith("ref."):
+        raise PassError(op, f"unknown ref op '{name}'")
+      elif name == "func.call" and _has_ref_operand(op):
+        self._call(op, env)
+      elif name == "stablehlo.while" and _uses_refs(op):
+        self._while(op, env)
+      elif name in _BRANCH_OPS and _uses_refs(op):
+        self._branch(op, env)
+      elif _has_ref_operand(op) or any(is_ref_type(r.type) for r in op.results):
+        raise PassError(op, f"'{name}' cannot take or produce refs")
+      elif len(op.regions) and _uses_refs(op):
+        raise PassError(op, f"refs cannot be used inside '{name}' (only inside "
+                        "stablehlo.while, stablehlo.case and stablehlo.if)")
+
+  # -- accesses -------------------------------------------------------------
+
+  def _access(self, op: ir.Operation, env) -> None:
+    name = op.name
+    lens = self._lens(op, op.operands[0])
+    idx = _indexer(op)
+    has_value = name != "ref.get"
+    start = 2 if has_value else 1
+    rest = [op.operands[i] for i in range(start, len(op.operands))]
+    if len(rest) != idx.num_operands():
+      raise PassError(op, f"expected {idx.num_operands()} offset/indices operands, "
+                      f"got {len(rest)}")
+    dyn, indices = idx.split_operands(rest)
+    acc = la.root_access(lens, idx, dyn, indices)
+    cur = env[lens.root]
+    if name in ("ref.get", "ref.swap"):
+      old = la.read(cur, acc)
+      op.results[0].replace_all_uses_with(old)
+    if has_value:
+      env[lens.root] = la.write(cur, acc, op.operands[1], add=name == "ref.addupdate")
+    op.erase()
+
+  # -- calls -------------------------------------------------------------------
+
+  def _call(self, op: ir.Operation, env) -> None:
+    callee = _callee_name(op)
+    f = self.mod.funcs.get(callee)
+    if f is None:
+      raise PassError(op, f"call to unknown function @{callee} with ref operands")
+    if not _is_private(f):
+      raise PassError(op, f"call passes refs to public function @{callee}; only "
+                      "private functions may take refs")
+    written = self.mod.written.get(callee, [])
+    operands, ref_values, back = [], [], []
+    for i, v in enumerate(op.operands):
+      if is_ref_type(v.type):
+        lens = self._lens(op, v)
+        ref_values.append(la.read(env[lens.root], la.whole(lens)))
+        if i < len(written) and written[i]:
+          back.append(lens)
+      else:
+        operands.append(v)
+    operands += ref_values
+    results = [r.type for r in op.results] + [ln.value_type for ln in back]
+    new = ir.Operation.create("func.call", results=results, operands=operands,
+                              attributes=_attrs(op))
+    n = len(op.results)
+    for old, nv in zip(op.results, new.results):
+      old.replace_all_uses_with(nv)
+    for k, lens in enumerate(back):
+      env[lens.root] = la.write(env[lens.root], la.whole(lens), new.results[n + k])
+    op.erase()
+
+  # -- control flow -------------------------------------------------------------
+
+  def _while(self, op: ir.Operation, env) -> None:
+    cond, body = op.regions[0], op.regions[1]
+    for inner in _walk_ops_region(cond):
+      if inner.name in _WRITE_OPS or (inner.name == "func.call" and any(
+          _root_of(r) in env for r in _written_roots_of_call(inner, self.mod))):
+        raise PassError(inner, "writing a ref in the condition of stablehlo.while "
+                        "is not supported")
+    carried = [r for r in _written_roots(op, self.mod) if r in env]
+    types = [env[r].type for r in carried]
+    cond_b, body_b = cond.blocks[0], body.blocks[0]
+    loc = op.location
+    env_c, env_b = dict(env), dict(env)
+    for r, t in zip(carried, types):
+      env_c[r] = cond_b.add_argument(t, loc)
+      env_b[r] = body_b.add_argument(t, loc)
+    self._block(cond_b, env_c)
+    self._block(body_b, env_b, extra_results=carried)
+    n = len(op.results)
+    new = _rebuild(op, list(op.operands) + [env[r] for r in carried],
+                   [r.type for r in op.results] + types)
+    for k, r in enumerate(carried):
+      env[r] = new.results[n + k]
+
+  def _branch(self, op: ir.Operation, env) -> None:
+    written = [r for r in _written_roots(op, self.mod) if r in env]
+    writers = [k for k, region in enumerate(op.regions)
+               if any(r in env for r in _written_roots(region, self.mod))]
+    for region in op.regions:
+      self._block(region.blocks[0], dict(env), extra_results=written)
+    n = len(op.results)
+    operands, order = list(op.operands), list(range(len(op.regions)))
+    last = len(order) - 1
+    if len(writers) == 1 and writers[0] != last and written:
+      # XLA updates a buffer returned by a case/if in place only from the last
+      # branch (docs/inplace.md): move the writing branch there.
+      k = writers[0]
+      order[k], order[last] = last, k
+      with ir.InsertionPoint(op), op.location:
+        operands[0] = _permuted_index(op.name, operands[0], k, last)
+    new = _rebuild(op, operands,
+                   [r.type for r in op.results] + [env[r].type for r in written],
+                   order)
+    for k, r in enumerate(written):
+      env[r] = new.results[n + k]
+
+
+def _walk_ops_region(region: ir.Region):
+  for block in region.blocks:
+    for op in block.operations:
+      op = op.operation
+      yield op
+      yield from _walk_ops(op)
+
+
+def _written_roots_of_call(call: ir.Operation, mod: _Module) -> list[ir.Value]:
+  if not _has_ref_operand(call):
+    return []
+  w = mod.written.get(_callee_name(call), [])
+  return [_root_of(v) for i, v in enumerate(call.operands)
+          if is_ref_type(v.type) and i < len(w) and w[i]]
+
+
+def _permuted_index(name: str, index: ir.Value, k: int, last: int) -> ir.Value:
+  """The selector of a case/if whose branches `k` and `last` were swapped."""
+  if name == "stablehlo.if":  # two branches: negate the predicate
+    return stablehlo.NotOp(index).result
+  t = index.type
+  elt = ir.RankedTensorType(t).element_type
+
+  def c(v: int) -> ir.Value:
+    return la.int_const(v, elt)
+
+  # Out-of-range indices select the last branch: normalise first.
+  in_range = stablehlo.AndOp(la.compare(index, c(0), "GE"),
+                             la.compare(index, c(last + 1), "LT")).result
+  e = stablehlo.SelectOp(in_range, index, c(last)).result
+  was_last = stablehlo.SelectOp(la.compare(e, c(last), "EQ"), c(k), e).result
+  return stablehlo.SelectOp(la.compare(e, c(k), "EQ"), c(last), was_last).result
+
+
+def _rebuild(op: ir.Operation, operands: list[ir.Value], results: list[ir.Type],
+             order: list[int] | None = None) -> ir.Operation:
+  """A copy of `op` with new operands/results, its regions' ops moved over
+  (new region i takes old region order[i])."""
+  with ir.InsertionPoint(op), op.location:
+    new = ir.Operation.create(op.name, results=results, operands=operands,
+                              attributes=_attrs(op),
+                              regions=len(op.regions))
+  order = order if order is not None else list(range(len(op.regions)))
+  for old_r, new_r in zip([op.regions[i] for i in order], new.regions):
+    for old_b in old_r.blocks:
+      args = list(old_b.arguments)
+      nb = ir.Block.create_at_start(new_r, [a.type for a in args],
+                                    [a.location for a in args])
+      for a, na in zip(args, nb.arguments):
+        a.replace_all_uses_with(na)
+      for inner in list(old_b.operations):
+        nb.append(inner.operation)
+  for old, nv in zip(op.results, new.results):
+    old.replace_all_uses_with(nv)
+  op.erase()
+  return new

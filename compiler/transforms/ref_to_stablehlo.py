@@ -1,0 +1,46 @@
+"""`ref-to-stablehlo`: the whole lowering from the `ref` dialect to StableHLO.
+
+A registered pipeline: verify the input, donate written ref arguments of
+public functions, promote refs to SSA values, clean up, and check that no ref
+is left.
+"""
+
+from __future__ import annotations
+
+from refhlo.compiler.passes import PassPipeline
+
+PASS = PassPipeline(
+    NAME="ref-to-stablehlo",
+    SUMMARY="Lower ref programs to plain StableHLO with donated, in-place updated buffers",
+    DESCRIPTION="""\
+Runs `ref-verify`, `ref-sparse-updates` (dense gradient updates of a ref
+become indexed in-place updates), `ref-buffer-donation`,
+`ref-effect-elimination`, `canonicalize`, `cse` and `ref-check-lowered`.
+Before:
+
+```mlir
+func.func @main(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row: tensor<4xf32>) -> tensor<4xf32> {
+  %old = "ref.swap"(%buf, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>,
+          static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>}
+        : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
+  return %old : tensor<4xf32>
+}
+```
+
+After:
+
+```mlir
+func.func @main(%buf: tensor<8x4xf32> {tf.aliasing_output = 1 : i32}, %i: tensor<i32>, %row: tensor<4xf32>)
+    -> (tensor<4xf32>, tensor<8x4xf32>) {
+  %c = stablehlo.constant dense<0> : tensor<i32>
+  %0 = stablehlo.dynamic_slice %buf, %i, %c, sizes = [1, 4] : (tensor<8x4xf32>, tensor<i32>, tensor<i32>) -> tensor<1x4xf32>
+  %1 = stablehlo.reshape %0 : (tensor<1x4xf32>) -> tensor<4xf32>
+  %2 = stablehlo.reshape %row : (tensor<4xf32>) -> tensor<1x4xf32>
+  %3 = stablehlo.dynamic_update_slice %buf, %2, %i, %c : (tensor<8x4xf32>, tensor<1x4xf32>, tensor<i32>, tensor<i32>) -> tensor<8x4xf32>
+  return %1, %3 : tensor<4xf32>, tensor<8x4xf32>
+}
+```
+""",
+    ELEMENTS=("ref-verify", "ref-sparse-updates", "ref-buffer-donation", "ref-effect-elimination",
+              "canonicalize", "cse", "ref-check-lowered"),
+)

@@ -1,0 +1,60 @@
+// RUN: ref-opt %s --ref-to-stablehlo --split-input-file --verify-diagnostics | FileCheck %s
+
+// The design example: the written ref argument is donated (its final value
+// returned as result 1, aliased to argument 0) and the swap is a dynamic_slice
+// of the donated buffer followed by a dynamic_update_slice of it.
+
+// CHECK-LABEL: func.func @main
+// CHECK-SAME: (%[[BUF:.*]]: tensor<8x4xf32> {tf.aliasing_output = 1 : i32}, %[[I:.*]]: tensor<i32>, %[[ROW:.*]]: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>)
+// CHECK: %[[Z:.*]] = stablehlo.constant dense<0> : tensor<i32>
+// CHECK: %[[OLD:.*]] = stablehlo.dynamic_slice %[[BUF]], %[[I]], %[[Z]], sizes = [1, 4]
+// CHECK: %[[OLD1:.*]] = stablehlo.reshape %[[OLD]]
+// CHECK: %[[R:.*]] = stablehlo.reshape %[[ROW]]
+// CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[BUF]], %[[R]], %[[I]], %[[Z]]
+// CHECK: return %[[OLD1]], %[[NEW]] : tensor<4xf32>, tensor<8x4xf32>
+func.func @main(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row: tensor<4xf32>) -> tensor<4xf32> {
+  %old = "ref.swap"(%buf, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>,
+          static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>}
+        : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
+  return %old : tensor<4xf32>
+}
+
+// -----
+
+// A counter in a loop through a private helper: after the pipeline nothing of
+// the ref dialect is left; the helper returns the counter's new value and the
+// loop carries it.
+
+// CHECK-LABEL: func.func private @tick
+// CHECK-SAME: (%[[C:.*]]: tensor<i32>) -> tensor<i32>
+// CHECK: %[[N:.*]] = stablehlo.add %[[C]], %{{.*}}
+// CHECK: return %[[N]]
+// CHECK-LABEL: func.func @count
+// CHECK-SAME: (%[[CNT:.*]]: tensor<i32> {tf.aliasing_output = 0 : i32}) -> tensor<i32>
+// CHECK: %[[W:.*]]:2 = stablehlo.while(%{{.*}} = %{{.*}}, %[[V:.*]] = %[[CNT]])
+// CHECK: %[[T:.*]] = func.call @tick(%[[V]])
+// CHECK: stablehlo.return %{{.*}}, %[[T]]
+// CHECK: return %[[W]]#1
+// CHECK-NOT: ref.
+func.func private @tick(%c: !ref.ref<tensor<i32>>) {
+  %v = "ref.get"(%c) : (!ref.ref<tensor<i32>>) -> tensor<i32>
+  %one = stablehlo.constant dense<1> : tensor<i32>
+  %n = stablehlo.add %v, %one : tensor<i32>
+  "ref.set"(%c, %n) : (!ref.ref<tensor<i32>>, tensor<i32>) -> ()
+  return
+}
+func.func @count(%cnt: !ref.ref<tensor<i32>>) {
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %w = stablehlo.while(%it = %c0) : tensor<i32>
+  cond {
+    %n = stablehlo.constant dense<10> : tensor<i32>
+    %p = stablehlo.compare LT, %it, %n : (tensor<i32>, tensor<i32>) -> tensor<i1>
+    stablehlo.return %p : tensor<i1>
+  } do {
+    func.call @tick(%cnt) : (!ref.ref<tensor<i32>>) -> ()
+    %one = stablehlo.constant dense<1> : tensor<i32>
+    %n2 = stablehlo.add %it, %one : tensor<i32>
+    stablehlo.return %n2 : tensor<i32>
+  }
+  return
+}
