@@ -57,6 +57,20 @@ PLATFORM_OPTIONS: Mapping[str, Mapping[str, OptionValue]] = {
 """XLA debug options added to every compile, per platform. The one place where
 refhlo tunes XLA; `compile_module(..., default_options=False)` leaves them out."""
 
+REGION_ANALYSIS_OPTIONS = frozenset({
+    "xla_cpu_copy_insertion_use_region_analysis",
+    "xla_gpu_copy_insertion_use_region_analysis",
+})
+"""Defaults that `compile_module` leaves out of modules with nested loops.
+
+Region analysis miscompiles on XLA:CPU (jax 0.10.2): an inner while whose body
+writes a value of the outer loop's carry into its own carried buffer sees the
+*next* outer iteration's value (found by test_differential.py, minimal case in
+`test_xla_nested_while_capture`). Every miscompile found (10 seeds in about
+3,300 random programs) had a while nested in a while, so refhlo enables the
+option only for modules without one: correct results first; a swap inside
+nested loops may then be copied, and `copy_report()` says so."""
+
 _PLATFORM_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 
 COPY_OPCODES = ("copy", "copy-start", "copy-done")
@@ -274,6 +288,44 @@ def compile_options(platform: str,
   return merged
 
 
+def has_nested_loops(module_op: ir.Operation) -> bool:
+  """True if a `stablehlo.while` runs inside another one (directly, or in a
+  function called, transitively, from a loop body or condition)."""
+  funcs: dict[str, ir.Operation] = {}
+  for op in module_op.regions[0].blocks[0].operations:
+    if op.operation.name == "func.func":
+      funcs[ir.StringAttr(op.attributes["sym_name"]).value] = op.operation
+
+  def contains_loop(root: ir.Operation, seen: set[str]) -> bool:
+    found = False
+
+    def visit(op: ir.Operation) -> ir.WalkResult:
+      nonlocal found
+      if op.name == "stablehlo.while" and op != root:
+        found = True
+      elif op.name == "func.call":
+        callee = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
+        if callee in funcs and callee not in seen:
+          seen.add(callee)
+          found = found or contains_loop(funcs[callee], seen)
+      return ir.WalkResult.INTERRUPT if found else ir.WalkResult.ADVANCE
+
+    root.walk(visit)
+    return found
+
+  nested = False
+
+  def check(op: ir.Operation) -> ir.WalkResult:
+    nonlocal nested
+    if op.name == "stablehlo.while" and contains_loop(op, set()):
+      nested = True
+      return ir.WalkResult.INTERRUPT
+    return ir.WalkResult.ADVANCE
+
+  module_op.walk(check)
+  return nested
+
+
 def compile_module(module: ir.Module | ir.Operation | str, *,
                    backend: Any = None,
                    options: Mapping[str, OptionValue | None] | None = None,
@@ -285,7 +337,9 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
   `backend`: an XLA client or a platform name; JAX's default when None.
   `options`: XLA debug options (`xla_...` names) on top of
   `PLATFORM_OPTIONS` for the backend's platform; `default_options=False`
-  leaves refhlo's defaults out. `device`: defaults to the backend's first
+  leaves refhlo's defaults out, and modules with nested loops never get the
+  `REGION_ANALYSIS_OPTIONS` defaults (an XLA miscompile, see there).
+  `device`: defaults to the backend's first
   local device. `host_callbacks`: the Python callbacks a JAX lowering
   registered (`jax.debug.print`), passed on to XLA. Raises `XlaCompileError`
   on a module XLA cannot compile.
@@ -304,6 +358,9 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
 
   xla_opts = compile_options(client.platform, options,
                              default_options=default_options)
+  if default_options and has_nested_loops(module_op):
+    for name in REGION_ANALYSIS_OPTIONS - set(options or {}):
+      xla_opts.pop(name, None)
   copts = jbackend.get_compile_options(
       num_replicas=1, num_partitions=1,
       env_options_overrides=dict(xla_opts), backend=client)

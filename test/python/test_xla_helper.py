@@ -214,3 +214,60 @@ ENTRY %main (p: s32[], a: f32[64]) -> (f32[64]) {
   (c,) = xla.parse_copies(hlo)
   assert (c.name, c.computation, c.source, c.metadata_from) == (
       "copy.2", "branch", "c.mlir:5", "cond")
+
+
+_LOOP = """
+    %{v}:2 = stablehlo.while(%i{v} = %c0, %b{v} = %{buf}) : tensor<i32>, tensor<2xf32>
+    cond {{
+      %p = stablehlo.compare LT, %i{v}, %c2 : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %p : tensor<i1>
+    }} do {{
+      {body}
+      %n = stablehlo.add %i{v}, %c1 : tensor<i32>
+      stablehlo.return %n, %{res} : tensor<i32>, tensor<2xf32>
+    }}"""
+
+
+def _loops_module(body: str, extra_funcs: str = "") -> str:
+  return f"""
+module {{
+  func.func @main(%buf: tensor<2xf32>) -> tensor<2xf32> {{
+    %c0 = stablehlo.constant dense<0> : tensor<i32>
+    %c1 = stablehlo.constant dense<1> : tensor<i32>
+    %c2 = stablehlo.constant dense<2> : tensor<i32>
+    {body}
+    return %w#1 : tensor<2xf32>
+  }}
+  {extra_funcs}
+}}"""
+
+
+@pytest.mark.parametrize("shape,nested", [
+    ("single", False), ("sequential", False), ("nested", True), ("via_call", True)])
+def test_region_analysis_only_without_nested_loops(shape, nested):
+  """compile_module leaves the region-analysis option out of modules with a
+  while inside a while (an XLA:CPU miscompile, see REGION_ANALYSIS_OPTIONS)."""
+  one = _LOOP.format(v="w", buf="buf", body="", res="bw")
+  if shape == "single":
+    text = _loops_module(one)
+  elif shape == "sequential":
+    first = _LOOP.format(v="u", buf="buf", body="", res="bu")
+    text = _loops_module(first + _LOOP.format(v="w", buf="u#1", body="", res="bw"))
+  elif shape == "nested":
+    inner = _LOOP.format(v="u", buf="bw", body="", res="bu")
+    text = _loops_module(_LOOP.format(v="w", buf="buf", body=inner, res="u#1"))
+  else:
+    call = "%r = func.call @g(%bw) : (tensor<2xf32>) -> tensor<2xf32>"
+    g = """func.func private @g(%x: tensor<2xf32>) -> tensor<2xf32> {
+    %c0 = stablehlo.constant dense<0> : tensor<i32>
+    %c1 = stablehlo.constant dense<1> : tensor<i32>
+    %c2 = stablehlo.constant dense<2> : tensor<i32>
+""" + _LOOP.format(v="u", buf="x", body="", res="bu") + """
+    return %u#1 : tensor<2xf32>
+  }"""
+    text = _loops_module(_LOOP.format(v="w", buf="buf", body=call, res="r"), g)
+  c = xla.compile_module(text, backend="cpu")
+  has = "xla_cpu_copy_insertion_use_region_analysis" in c.xla_options
+  assert has == (not nested)
+  out = np.asarray(c.execute(np.array([1, 2], np.float32))[0])
+  np.testing.assert_array_equal(out, [1, 2])
