@@ -114,7 +114,8 @@ def collecting() -> Iterator[list[Diagnostic]]:
     _COLLECTORS.remove(sink)
 
 
-def _location(where: Any) -> ir.Location:
+def location_of(where: Any) -> ir.Location:
+  """The location of an op, value or location (unknown for None)."""
   if where is None:
     return ir.Location.unknown()
   if isinstance(where, ir.Location):
@@ -133,7 +134,7 @@ def emit(where: Any, message: str, severity: str = "remark",
   """
   if severity not in ("error", "warning", "note", "remark"):
     raise ValueError(f"unknown diagnostic severity '{severity}'")
-  loc = _location(where)
+  loc = location_of(where)
   if severity == "error":
     loc.emit_error(message)
     return

@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 from jaxlib.mlir import ir
 
+from refhlo.compiler.diagnostics import location_of
+
 
 class PassFailure(Exception):
   """Raised by a pass after it emitted its diagnostics."""
@@ -33,16 +35,6 @@ class PassError(PassFailure):
     super().__init__(message)
     self.where = where
     self.message = message
-
-
-def location_of(where: Any) -> ir.Location:
-  if where is None:
-    return ir.Location.unknown()
-  if isinstance(where, ir.Location):
-    return where
-  if isinstance(where, ir.Value):
-    return where.location
-  return where.operation.location
 
 
 def emit_error(where: Any, message: str) -> None:

@@ -15,7 +15,8 @@ import re
 from jaxlib.mlir import ir, passmanager
 
 from refhlo.compiler import diagnostics, transforms
-from refhlo.compiler.passes import Pass, PassError, PassFailure, PassPipeline
+from refhlo.compiler.passes import (Pass, PassError, PassFailure, PassPipeline,
+                                    emit_error)
 
 
 class PipelineError(ValueError):
@@ -108,9 +109,7 @@ def _run_callback(p: Pass):
     try:
       p.run(op)
     except PassError as e:
-      diagnostics_loc = e.where
-      from refhlo.compiler.passes import emit_error
-      emit_error(diagnostics_loc, e.message)
+      emit_error(e.where, e.message)
       pass_.signal_pass_failure()
     except PassFailure:
       pass_.signal_pass_failure()
