@@ -58,3 +58,29 @@ func.func @count(%cnt: !ref.ref<tensor<i32>>) {
   }
   return
 }
+
+// -----
+
+// Invalid input stops the pipeline at its first step, ref-verify, with the
+// verifier's diagnostic at the offending op; nothing is lowered.
+func.func @bad_window(%r: !ref.ref<tensor<8x4xf32>>) -> tensor<4x4xf32> {
+  // expected-error@+1 {{'ref.get' op window [6, 10) in dim 0 is out of bounds for the ref's size 8}}
+  %v = "ref.get"(%r) {static_offsets = array<i64: 6, 0>, static_sizes = array<i64: 4, 4>} : (!ref.ref<tensor<8x4xf32>>) -> tensor<4x4xf32>
+  return %v : tensor<4x4xf32>
+}
+
+// -----
+
+// Recursion among functions that take refs cannot be threaded: an error at
+// the recursive call, reported through the whole pipeline.
+func.func @main(%r: !ref.ref<tensor<f32>>) {
+  func.call @loop(%r) : (!ref.ref<tensor<f32>>) -> ()
+  return
+}
+func.func private @loop(%r: !ref.ref<tensor<f32>>) {
+  %v = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  "ref.set"(%r, %v) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+  // expected-error@+1 {{recursive call to @loop}}
+  func.call @loop(%r) : (!ref.ref<tensor<f32>>) -> ()
+  return
+}
