@@ -58,6 +58,7 @@ while_p = _loops.while_p
 scan_p = _loops.scan_p
 cond_p = _conditionals.cond_p
 jit_p = _pjit.jit_p
+closed_call_p = core.closed_call_p
 
 tree_unflatten = jax.tree_util.tree_unflatten
 
@@ -190,6 +191,18 @@ def while_p_default_rule() -> Callable:
 
 def jit_p_default_rule() -> Callable:
   return mlir._lowerings[jit_p].rule
+
+
+def closed_call_p_default_rule() -> Callable:
+  return mlir._lowerings[closed_call_p].rule
+
+
+def close_jaxpr(jaxpr: Any) -> ClosedJaxpr:
+  """A `ClosedJaxpr` for a `Jaxpr` or `ClosedJaxpr` (call primitives take both)."""
+  if isinstance(jaxpr, ClosedJaxpr):
+    return jaxpr
+  from jax._src.interpreters import partial_eval as pe
+  return pe.close_jaxpr(jaxpr)
 
 
 def stand_in_ref(ref: Ref) -> Ref:

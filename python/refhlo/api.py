@@ -14,6 +14,22 @@ donated and updated in place. Stages are inspectable:
 
 Beyond `jax.jit`: the same ref passed twice (or passed and closed over) is
 allowed and runs with sequential semantics.
+
+Errors. Everything refhlo rejects raises `RefhloError` (or its subclasses
+`RefhloTypeError` / `RefhloValueError`, which are also `TypeError` /
+`ValueError` like `jax.jit`'s) whose message is an MLIR diagnostic,
+`file:line:col: error: ...`, at the user's source: the line of the offending
+ref operation (emission and pipeline errors), the `return` statement that
+returns a ref, the call of the compiled function (bad argument types,
+unhashable static arguments, deleted ref buffers), else the function's `def`
+line. Errors JAX raises while tracing the user's own code (e.g. `jnp.sin(ref)`,
+a ref as a loop carry) propagate unchanged, as under `jax.jit`. Every check
+and the whole compilation happen before any buffer is donated, so a failed
+call leaves every ref's contents intact.
+
+Executables are cached by the abstract signature of the arguments, the
+static arguments, which ref arguments are the same `jax.Ref`, and which of
+them are also refs the function closes over.
 """
 
 from __future__ import annotations
@@ -26,9 +42,10 @@ from typing import Any
 import jax
 
 from refhlo import runtime
-from refhlo.runtime import RefhloError
+from refhlo.runtime import RefhloError, RefhloTypeError, RefhloValueError
 
-__all__ = ["jit", "JitFunction", "Lowered", "Compiled", "RefhloError"]
+__all__ = ["jit", "JitFunction", "Lowered", "Compiled", "RefhloError",
+           "RefhloTypeError", "RefhloValueError"]
 
 
 def _as_tuple(x: int | str | Iterable[Any] | None) -> tuple[Any, ...]:
@@ -95,10 +112,13 @@ class Lowered:
 
   def _executable(self) -> runtime.Executable:
     if self._exe is None:
-      exe = self._fn._cache.get(self._key)
-      if exe is None:
+      entries = self._fn._cache.setdefault(self._key, [])
+      for exe in entries:
+        if exe.stage.const_sources == self._stage.const_sources:
+          break
+      else:
         exe = runtime.compile_stage(self._stage)
-        self._fn._cache[self._key] = exe
+        entries.append(exe)
       self._exe = exe
     return self._exe
 
@@ -145,7 +165,9 @@ class JitFunction:
         names.add(p.name)
     self._static_argnums = tuple(sorted(nums))
     self._static_argnames = tuple(sorted(names))
-    self._cache: dict[Any, runtime.Executable] = {}
+    # signature -> executables; several only when closed-over refs are also
+    # passed as arguments in some calls and not in others.
+    self._cache: dict[Any, list[runtime.Executable]] = {}
     functools.update_wrapper(self, fun)
 
   def _key(self, args, kwargs):
@@ -166,13 +188,17 @@ class JitFunction:
 
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
     key, leaves, unique_of = self._key(args, kwargs)
-    exe = self._cache.get(key)
-    if exe is None:
-      stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
-                            self._static_argnames)
-      exe = runtime.compile_stage(stage)
-      self._cache[key] = exe
-    return runtime.execute(exe, self._unique(leaves, unique_of))
+    unique = self._unique(leaves, unique_of)
+    entries = self._cache.get(key)
+    if entries is not None:
+      for exe in entries:
+        if not exe.const_refs or runtime.const_aliasing_matches(exe, unique):
+          return runtime.execute(exe, unique)
+    stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
+                          self._static_argnames)
+    exe = runtime.compile_stage(stage)
+    self._cache.setdefault(key, []).append(exe)
+    return runtime.execute(exe, unique)
 
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
     key, _, _ = self._key(args, kwargs)

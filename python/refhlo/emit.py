@@ -376,10 +376,12 @@ def _while_rule(ctx, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     return jp.while_p_default_rule()(
         ctx, *args, cond_jaxpr=cond_jaxpr, body_jaxpr=body_jaxpr,
         cond_nconsts=cond_nconsts, body_nconsts=body_nconsts)
-  if jp.ordered_effects_in(body_jaxpr.effects) or \
-      jp.ordered_effects_in(cond_jaxpr.effects):
-    raise EmitError("ordered effects (e.g. io_callback(ordered=True)) in a "
-                    "loop that uses refs are not supported")
+  if jp.ordered_effects_in(cond_jaxpr.effects):
+    raise EmitError("ordered effects (e.g. io_callback(ordered=True)) in the "
+                    "condition of a loop that uses refs are not supported")
+  # Ordered effects of the body (jax.debug.print(..., ordered=True)): their
+  # tokens are carried by the loop, first, as JAX's own while rule does.
+  effects = jp.ordered_effects_in(body_jaxpr.effects)
   if cond_jaxpr.out_avals[0].shape:
     raise EmitError("a while loop with a batched predicate that uses refs is "
                     "not supported")
@@ -388,6 +390,8 @@ def _while_rule(ctx, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
   if any(is_ref[cond_nconsts + body_nconsts:]):
     raise EmitError("a ref cannot be a loop-carried value")
   carried = [a for a, r in zip(args, is_ref) if not r]
+  ntok = len(effects)
+  carried = [ctx.tokens_in.get(e) for e in effects] + carried
   types = [a.type for a in carried]
   while_op = hlo.WhileOp(types, carried)
   mctx = ctx.module_context
@@ -399,7 +403,7 @@ def _while_rule(ctx, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
 
   cond_block = while_op.regions[0].blocks.append(*types)
   with ir.InsertionPoint(cond_block):
-    full = expand(list(cond_block.arguments))
+    full = expand(list(cond_block.arguments)[ntok:])
     x, z = full[:cond_nconsts], full[cond_nconsts + body_nconsts:]
     consts = jp.ir_consts(cond_jaxpr.consts,
                           [v.aval for v in cond_jaxpr.jaxpr.constvars])
@@ -410,19 +414,24 @@ def _while_rule(ctx, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
     hlo.return_([pred])
   body_block = while_op.regions[1].blocks.append(*types)
   with ir.InsertionPoint(body_block):
-    full = expand(list(body_block.arguments))
+    tokens_in = jp.TokenSet(dict(zip(effects, list(body_block.arguments)[:ntok])))
+    full = expand(list(body_block.arguments)[ntok:])
     x = full[:cond_nconsts]
     y = full[cond_nconsts:cond_nconsts + body_nconsts]
     z = full[cond_nconsts + body_nconsts:]
     consts = jp.ir_consts(body_jaxpr.consts,
                           [v.aval for v in body_jaxpr.jaxpr.constvars])
-    new_z, _ = jp.jaxpr_subcomp(
-        mctx, body_jaxpr.jaxpr, name_stack.extend("body"), jp.TokenSet(),
+    new_z, tokens_out = jp.jaxpr_subcomp(
+        mctx, body_jaxpr.jaxpr, name_stack.extend("body"), tokens_in,
         consts, *(y + z), dim_var_values=ctx.dim_var_values,
         const_lowering=ctx.const_lowering, outer_traceback=ctx.traceback)
     keep = [v for v, r in zip(x + y, is_ref) if not r]
-    hlo.return_([*keep, *new_z])
+    toks = [tokens_out.get(e) for e in effects]
+    hlo.return_([*toks, *keep, *new_z])
   results = list(while_op.results)
+  if ntok:
+    ctx.set_tokens_out(ctx.tokens_in.update_tokens(
+        jp.TokenSet(dict(zip(effects, results[:ntok])))))
   return results[len(results) - ncarry:]
 
 
@@ -441,6 +450,24 @@ def _jit_rule(ctx, *args, jaxpr, **params):
   return outs
 
 
+@_rule
+def _closed_call_rule(ctx, *args, call_jaxpr, name="closed_call", backend=None):
+  """`closed_call` (JAX's scan/fori lowering wraps bodies with ordered effects
+  in one): inlined when it touches refs, so refs stay captured SSA values."""
+  closed = jp.close_jaxpr(call_jaxpr)
+  if not _has_refs(ctx.avals_in) and not _has_refs(
+      [v.aval for v in closed.jaxpr.constvars]):
+    return jp.closed_call_p_default_rule()(
+        ctx, *args, name=name, backend=backend, call_jaxpr=call_jaxpr)
+  consts = jp.ir_consts(closed.consts, [v.aval for v in closed.jaxpr.constvars])
+  outs, tokens = jp.jaxpr_subcomp(
+      ctx.module_context, closed.jaxpr, ctx.name_stack.extend(name),
+      ctx.tokens_in, consts, *args, dim_var_values=ctx.dim_var_values,
+      const_lowering=ctx.const_lowering, outer_traceback=ctx.traceback)
+  ctx.set_tokens_out(tokens)
+  return outs
+
+
 def _overrides() -> list[tuple[Any, Any]]:
   return [
       (jp.get_p, _get_rule),
@@ -452,6 +479,7 @@ def _overrides() -> list[tuple[Any, Any]]:
       (jp.free_ref_p, _free_ref_rule),
       (jp.while_p, _while_rule),
       (jp.jit_p, _jit_rule),
+      (jp.closed_call_p, _closed_call_rule),
   ]
 
 

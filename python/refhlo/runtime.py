@@ -13,8 +13,12 @@ before any buffer is donated, so a failed call leaves every ref intact.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import inspect
+import os
+import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,6 +34,41 @@ class RefhloError(Exception):
   (`file:line:col: error: ...`) pointing at the user's source."""
 
 
+class RefhloTypeError(RefhloError, TypeError):
+  """A call with an argument refhlo.jit cannot take (also a `TypeError`, as
+  `jax.jit` raises one)."""
+
+
+class RefhloValueError(RefhloError, ValueError):
+  """A call with a bad static argument (also a `ValueError`, as in `jax.jit`)."""
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def call_site() -> tuple[str, int, int] | None:
+  """(file, line, col) of the innermost frame outside refhlo: the user's call
+  of a `refhlo.jit` function. Only used on error paths."""
+  frame = sys._getframe(1)
+  while frame is not None:
+    file = frame.f_code.co_filename
+    if not os.path.abspath(file).startswith(_PACKAGE_DIR + os.sep):
+      col = 0
+      try:
+        pos = inspect.getframeinfo(frame, context=0).positions
+        if pos is not None and pos.col_offset is not None:
+          col = pos.col_offset
+      except Exception:  # positions are best effort
+        pass
+      return file, frame.f_lineno, col
+    frame = frame.f_back
+  return None
+
+
+def _error_at_call(cls: type, message: str) -> RefhloError:
+  return cls(emit_lib.format_error(message, call_site()))
+
+
 @dataclasses.dataclass(frozen=True)
 class Stage:
   """A traced and emitted program, before the pipeline."""
@@ -38,6 +77,10 @@ class Stage:
   out_tree: Any
   consts: list[Any]          # closed-over values, by ("const", k)
   fun_name: str
+  # Per constant: ("arg", u) when the closed-over ref is also the u-th unique
+  # argument of the traced call, else ("const", k).
+  const_sources: tuple[tuple[str, int], ...] = ()
+  fun_where: tuple[str, int, int] | None = None
 
 
 @dataclasses.dataclass
@@ -51,6 +94,10 @@ class Executable:
   arg_dtypes: list[np.dtype]
   ref_results: list[tuple[int, int]]        # (@main arg, result index)
   num_results: int
+  # (k, closed-over ref k, unique arg index it was traced as, or -1): a call
+  # may use this executable only if its arguments alias the closed-over refs
+  # the same way (see `const_aliasing_matches`).
+  const_refs: tuple[tuple[int, Any, int], ...] = ()
 
 
 # -- signatures ------------------------------------------------------------------
@@ -70,7 +117,8 @@ def _leaf_signature(x: Any) -> Any:
   try:
     aval = jp.typeof(x)
   except TypeError:
-    raise TypeError(
+    raise _error_at_call(
+        RefhloTypeError,
         f"refhlo.jit: argument of type {type(x).__name__} is not a valid JAX "
         f"type (arrays, scalars and jax.Ref are)") from None
   return (aval.shape, aval.dtype, getattr(aval, "weak_type", False))
@@ -91,7 +139,8 @@ def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
   try:
     hash(static)
   except TypeError:
-    raise ValueError(
+    raise _error_at_call(
+        RefhloValueError,
         "refhlo.jit: static arguments must be hashable, got "
         f"{[type(v).__name__ for _, v in static]}") from None
   return dyn_args, dyn_kwargs, static
@@ -190,16 +239,22 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
     flat, out_tree = jax.tree_util.tree_flatten(out)
     for path, x in jax.tree_util.tree_flatten_with_path(out)[0]:
       if isinstance(x, jp.Ref):
-        origin = "was created inside the function or closed over"
+        origin = "was created inside the function"
+        closed_name = _closed_over_name(fun, x)
+        if closed_name is not None:
+          origin = f"is closed over as '{closed_name}'"
         for u, t in enumerate(uniq):
           if t is x:
             origin = f"was passed in as the argument {names[unique_of.index(u)]}"
         where = "" if not path else f" at output{jax.tree_util.keystr(path)}"
+        line, others = _return_where(fun)
+        if others:
+          origin += (" (the function returns at lines "
+                     f"{', '.join(str(n) for n in others)})")
         raise RefhloError(emit_lib.format_error(
             f"function {_fun_name(fun)} compiled by refhlo.jit returned a "
             f"mutable array reference of type {x.aval}{where}, but refs "
-            f"cannot be returned; the returned ref {origin}",
-            _fun_where(fun)))
+            f"cannot be returned; the returned ref {origin}", line))
     out_store["tree"] = out_tree
     return flat
 
@@ -217,9 +272,69 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   try:
     emitted = emit_lib.emit(closed, sources)
   except emit_lib.EmitError as e:
+    if e.where is None:
+      raise RefhloError(emit_lib.format_error(e.message, _fun_where(fun))) from None
     raise RefhloError(str(e)) from None
   ref_text = emitted.module.operation.get_asm(enable_debug_info=True)
-  return Stage(emitted, ref_text, out_store["tree"], consts, _fun_name(fun))
+  return Stage(emitted, ref_text, out_store["tree"], consts, _fun_name(fun),
+               tuple(sources), _fun_where(fun))
+
+
+def _closed_over_name(fun: Callable, ref: Any) -> str | None:
+  """The name under which `fun` closes over `ref` (a closure cell or a global
+  it names), if any."""
+  fn = inspect.unwrap(fun)
+  code = getattr(fn, "__code__", None)
+  if code is None:
+    return None
+  for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+    try:
+      if cell.cell_contents is ref:
+        return name
+    except ValueError:  # empty cell
+      continue
+  globs = getattr(fn, "__globals__", {})
+  for name in code.co_names:
+    if globs.get(name) is ref:
+      return name
+  return None
+
+
+def _return_where(fun: Callable
+                  ) -> tuple[tuple[str, int, int] | None, list[int]]:
+  """Where `fun` returns: (the location of its only `return` statement, [])
+  or, when it has several, (its `def` line, [their line numbers]). Found from
+  the source, on the error path only."""
+  where = _fun_where(fun)
+  fn = inspect.unwrap(fun)
+  code = getattr(fn, "__code__", None)
+  if code is None or code.co_name == "<lambda>":
+    return where, []
+  try:
+    lines, start = inspect.getsourcelines(fn)
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+  except (OSError, TypeError, SyntaxError):
+    return where, []
+  defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef,
+                                                  ast.AsyncFunctionDef))]
+  if not defs:
+    return where, []
+  indent = len(lines[0]) - len(lines[0].lstrip())
+  returns: list[ast.Return] = []
+  todo = list(defs[0].body)
+  while todo:
+    node = todo.pop()
+    if isinstance(node, ast.Return):
+      returns.append(node)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda,
+                         ast.ClassDef)):
+      continue
+    todo.extend(ast.iter_child_nodes(node))
+  returns.sort(key=lambda n: n.lineno)
+  if len(returns) == 1:
+    r = returns[0]
+    return (code.co_filename, start + r.lineno - 1, r.col_offset + indent), []
+  return where, [start + r.lineno - 1 for r in returns]
 
 
 # -- compiling ---------------------------------------------------------------------
@@ -238,24 +353,53 @@ def compile_stage(stage: Stage) -> Executable:
   try:
     pipeline.run_pipeline(work, "ref-to-stablehlo")
   except pipeline.PipelineFailure as e:
-    raise RefhloError(str(e)) from None
+    raise RefhloError(_located(str(e), stage.fun_where)) from None
   except pipeline.PipelineError as e:
-    raise RefhloError(f"error: {e}") from None
+    raise RefhloError(_located(f"error: {e}", stage.fun_where)) from None
   text = work.operation.get_asm(enable_debug_info=True)
   try:
     compiled = xla.compile_module(
         work, host_callbacks=stage.emitted.host_callbacks)
   except xla.XlaCompileError as e:
-    raise RefhloError(str(e)) from None
+    raise RefhloError(_located(str(e), stage.fun_where)) from None
   args = stage.emitted.args
   ref_results = []
   for i, a in enumerate(args):
     if a.is_ref and i in compiled.aliases:
       ref_results.append((i, compiled.aliases[i]))
   del module
+  const_refs = tuple(
+      (k, c, src[1] if src[0] == "arg" else -1)
+      for k, (c, src) in enumerate(zip(stage.consts, stage.const_sources))
+      if isinstance(c, jp.Ref))
   return Executable(stage, text, compiled, [a.source for a in args],
                     [a.is_ref for a in args], [a.dtype for a in args],
-                    ref_results, stage.emitted.num_results)
+                    ref_results, stage.emitted.num_results, const_refs)
+
+
+def _located(message: str, where: tuple[str, int, int] | None) -> str:
+  """Gives diagnostics that carry no location (`error: ...` at the start of
+  a line) the traced function's location."""
+  if where is None:
+    return message
+  prefix = emit_lib.format_error("", where)[:-len("error: ")]
+  return "\n".join(prefix + line if line.startswith("error: ") else line
+                   for line in message.split("\n"))
+
+
+def const_aliasing_matches(exe: Executable, unique: Sequence[Any]) -> bool:
+  """Whether the call's arguments alias `exe`'s closed-over refs as they did
+  when it was traced (a closed-over ref also passed as an argument shares one
+  buffer with it; one that is not must not)."""
+  for _, c, traced_as in exe.const_refs:
+    found = -1
+    for u, x in enumerate(unique):
+      if x is c:
+        found = u
+        break
+    if found != traced_as:
+      return False
+  return True
 
 
 # -- executing ---------------------------------------------------------------------
@@ -272,8 +416,9 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
       refs[i] = x
       buf = jp.ref_buffer(x)
       if buf.is_deleted():
-        raise RefhloError("error: a ref passed to refhlo.jit has a deleted "
-                          "buffer (was it donated elsewhere?)")
+        raise _error_at_call(
+            RefhloError, "a ref passed to refhlo.jit has a deleted buffer "
+            "(was it donated elsewhere?)")
       inputs.append(buf)
     elif isinstance(x, jax.Array):
       inputs.append(x if x.dtype == dtype else x.astype(dtype))

@@ -143,5 +143,6 @@ def test_dispatch_overhead_not_above_jax_jit():
     return best
 
   t_jax, t_ours = per_call(theirs), per_call(ours)
-  # Generous bound for noisy machines; measured ~20 us vs ~55 us on CPU.
-  assert t_ours < 2 * t_jax + 20e-6, (t_ours, t_jax)
+  # "No higher than jax.jit", with a margin for noisy machines; measured
+  # ~11 us (refhlo) vs ~40 us (jax.jit) per call on CPU.
+  assert t_ours < 1.25 * t_jax, (t_ours, t_jax)
