@@ -140,27 +140,35 @@ class ModuleEffects:
         self._arg[name] = [ALL_EFFECTS if is_ref_type(t) else Effect.NONE
                            for t in info.arg_types]
         self._unresolved[name] = [None] * n
+    # The uses of each function's own ref arguments, gathered once (walking
+    # the IR is the expensive part): (op, operand number, argument index).
+    # Ref ops' effects never change; only calls need the fixpoint.
+    uses: dict[str, list[tuple[ir.Operation, int, int]]] = {}
+    for name, info in funcs.items():
+      if not info.has_body:
+        continue
+      mine = uses[name] = []
+      for op in info.ops:
+        for k, v in enumerate(op.operands):
+          if not is_ref_type(v.type):
+            continue
+          origin = self.alias.origin(v)
+          if origin is None or origin.root.kind != "arg" or \
+              origin.root.func != name:
+            continue
+          mine.append((op, k, origin.root.index))
     changed = True
     while changed:
       changed = False
-      for name, info in funcs.items():
-        if not info.has_body:
-          continue
+      for name, mine in uses.items():
         effects = list(self._arg[name])
         unresolved = list(self._unresolved[name])
-        for op in info.ops:
-          for k, v in enumerate(op.operands):
-            if not is_ref_type(v.type):
-              continue
-            origin = self.alias.origin(v)
-            if origin is None or origin.root.kind != "arg" or \
-                origin.root.func != name:
-              continue
-            eff, why = self._use_effect(op, k)
-            i = origin.root.index
+        for op, k, i in mine:
+          eff, why = self._use_effect(op, k)
+          if eff is not effects[i]:
             effects[i] |= eff
-            if why is not None and unresolved[i] is None:
-              unresolved[i] = why
+          if why is not None and unresolved[i] is None:
+            unresolved[i] = why
         if effects != self._arg[name] or unresolved != self._unresolved[name]:
           self._arg[name] = effects
           self._unresolved[name] = unresolved

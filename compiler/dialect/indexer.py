@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from jaxlib.mlir import ir
 
+from refhlo.compiler.dialect import types as _types
 from refhlo.compiler.dialect.types import DYNAMIC
 
 ATTR_NAMES = ("static_offsets", "static_sizes", "static_strides",
@@ -65,34 +66,15 @@ class Indexer:
     """
     shape = tuple(ref_shape)
     rank = len(shape)
-
-    def get(name: str) -> tuple[int, ...] | None:
-      if name not in attrs:
-        return None
-      attr = attrs[name]
-      if not isinstance(attr, ir.DenseI64ArrayAttr):
-        try:
-          attr = ir.DenseI64ArrayAttr(attr)
-        except (ValueError, TypeError):
-          raise IndexerError(
-              f"'{name}' must be a dense i64 array (array<i64: ...>), got {attr}"
-          ) from None
-      return tuple(int(v) for v in attr)
-
-    def per_dim(name: str, default: tuple[int, ...]) -> tuple[int, ...]:
-      v = get(name)
-      if v is None:
-        return default
-      if len(v) != rank:
-        raise IndexerError(
-            f"'{name}' has {len(v)} entries, expected one per ref dim ({rank})")
-      return v
-
-    offsets = per_dim("static_offsets", (0,) * rank)
-    sizes = per_dim("static_sizes", shape)
-    strides = per_dim("static_strides", (1,) * rank)
-    squeezed = get("squeezed_dims") or ()
-    indexed = get("indexed_dims") or ()
+    if not isinstance(attrs, dict):
+      # One lookup per present attribute (each lookup crosses into C++).
+      attrs = {n: attrs[n] for n in attrs if n in ATTR_NAMES}
+    get = attrs.get
+    offsets = _ints("static_offsets", get("static_offsets"), rank, (0,) * rank)
+    sizes = _ints("static_sizes", get("static_sizes"), rank, shape)
+    strides = _ints("static_strides", get("static_strides"), rank, (1,) * rank)
+    squeezed = _ints("squeezed_dims", get("squeezed_dims"), None, ())
+    indexed = _ints("indexed_dims", get("indexed_dims"), None, ())
     batch: tuple[int, ...] = ()
     if indexed:
       if indices_shape is None:
@@ -100,21 +82,36 @@ class Indexer:
       if len(indices_shape) < 1:
         raise IndexerError("indices must have rank >= 1 (shape [B..., K])")
       batch = tuple(indices_shape[:-1])
-    return cls(shape, offsets, sizes, strides, tuple(squeezed), tuple(indexed),
-               batch)
+    return cls(shape, offsets, sizes, strides, squeezed, indexed, batch)
 
   @classmethod
   def from_op(cls, op: ir.Operation | ir.OpView) -> Indexer:
-    """The indexer of an access op (get/set/swap/addupdate/view)."""
-    from refhlo.compiler.dialect.types import ref_shape
+    """The indexer of an access op (get/set/swap/addupdate/view).
+
+    Inside a `memoized()` scope the result (or the error) is memoised by the
+    ref type, the op's attributes and the indices shape (see `memoized`).
+    """
     op = op.operation
     attrs = op.attributes
-    shape = ref_shape(op.operands[0].type)
+    operands = op.operands
+    memo = _types.active_memo()
+    if memo is None:
+      return cls._from_op(attrs, operands)
+    names = tuple(attrs)
+    ref_t = operands[0].type
     indices_shape = None
-    if "indexed_dims" in attrs and len(op.operands) > 0:
-      last = op.operands[len(op.operands) - 1].type
-      if isinstance(last, ir.RankedTensorType):
-        indices_shape = tuple(ir.RankedTensorType(last).shape)
+    if "indexed_dims" in names:
+      indices_shape = _indices_shape(operands)
+      if indices_shape is None:
+        return cls._from_op(attrs, operands)  # odd IR: not worth memoising
+    return memoized_from_attributes(memo, attrs, names, ref_t, indices_shape)
+
+  @classmethod
+  def _from_op(cls, attrs: ir.OpAttributeMap, operands) -> Indexer:
+    shape = _types.ref_shape(operands[0].type)
+    indices_shape = None
+    if "indexed_dims" in attrs and len(operands) > 0:
+      indices_shape = _indices_shape(operands)
     return cls.from_attributes(attrs, shape, indices_shape)
 
   # -- queries ---------------------------------------------------------------
@@ -123,13 +120,18 @@ class Indexer:
   def rank(self) -> int:
     return len(self.ref_shape)
 
+  # The queries below run once or more per access op in every pass: each has
+  # a fast path for the common case (no dynamic, squeezed or indexed dims).
+
   @property
   def num_dynamic_offsets(self) -> int:
-    return sum(1 for o in self.offsets if o == DYNAMIC)
+    return self.offsets.count(DYNAMIC)
 
   @property
   def dynamic_dims(self) -> tuple[int, ...]:
     """The dims whose offset is a dynamic operand, in operand order."""
+    if DYNAMIC not in self.offsets:
+      return ()
     return tuple(d for d, o in enumerate(self.offsets) if o == DYNAMIC)
 
   @property
@@ -155,12 +157,16 @@ class Indexer:
   @property
   def kept_dims(self) -> tuple[int, ...]:
     """Dims that appear in the value (neither squeezed nor indexed), in order."""
+    if not self.squeezed_dims and not self.indexed_dims:
+      return tuple(range(len(self.ref_shape)))
     dropped = set(self.squeezed_dims) | set(self.indexed_dims)
     return tuple(d for d in range(self.rank) if d not in dropped)
 
   @property
   def value_shape(self) -> tuple[int, ...]:
     """The shape of the value read or written: `B...` then the kept sizes."""
+    if not self.squeezed_dims and not self.indexed_dims:
+      return self.batch_shape + self.sizes
     return self.batch_shape + tuple(self.sizes[d] for d in self.kept_dims)
 
   @property
@@ -184,6 +190,19 @@ class Indexer:
 
   def check(self) -> None:
     """Raises IndexerError for a rule of the contract this indexer breaks."""
+    # Memoised on the instance (indexers from `from_op` are shared).
+    error = self.__dict__.get("_check_error", False)
+    if error is False:
+      try:
+        self._check()
+        error = None
+      except IndexerError as e:
+        error = str(e)
+      self.__dict__["_check_error"] = error
+    if error is not None:
+      raise IndexerError(error)
+
+  def _check(self) -> None:
     rank = self.rank
     for name, dims in (("squeezed_dims", self.squeezed_dims),
                        ("indexed_dims", self.indexed_dims)):
@@ -239,3 +258,53 @@ class Indexer:
     put("squeezed_dims", self.squeezed_dims, ())
     put("indexed_dims", self.indexed_dims, ())
     return out
+
+
+def _ints(name: str, attr: ir.Attribute | None, rank: int | None,
+          default: tuple[int, ...]) -> tuple[int, ...]:
+  """An indexer attribute as ints (`default` if absent); `rank`: length check."""
+  if attr is None:
+    return default
+  if not isinstance(attr, ir.DenseI64ArrayAttr):
+    try:
+      attr = ir.DenseI64ArrayAttr(attr)
+    except (ValueError, TypeError):
+      raise IndexerError(
+          f"'{name}' must be a dense i64 array (array<i64: ...>), got {attr}"
+      ) from None
+  # Indexing is ~6x faster than iterating the attribute in the bindings.
+  n = len(attr)
+  if rank is not None and n != rank:
+    raise IndexerError(
+        f"'{name}' has {n} entries, expected one per ref dim ({rank})")
+  return tuple([attr[i] for i in range(n)])
+
+
+def _indices_shape(operands) -> tuple[int, ...] | None:
+  last = operands[len(operands) - 1].type
+  if isinstance(last, ir.RankedTensorType):
+    return tuple(ir.RankedTensorType(last).shape)
+  return None
+
+
+def memoized_from_attributes(memo: _types.Memo, attrs: ir.OpAttributeMap,
+                             names: tuple[str, ...], ref_t: ir.Type,
+                             indices_shape: tuple[int, ...] | None) -> Indexer:
+  """`Indexer.from_attributes(attrs, shape of ref_t, indices_shape)`, memoised in
+  `memo` (shared by the verifier and `from_op`). `names` is `tuple(attrs)`;
+  `indices_shape` only matters (and is only part of the key) with indexed dims.
+  Raises IndexerError, or RefTypeError for a malformed `ref_t`."""
+  if "indexed_dims" not in names:
+    indices_shape = None
+  key = (ref_t, names, tuple([attrs[n] for n in names]), indices_shape)
+  hit = memo.indexers.get(key)
+  if hit is None:
+    try:
+      shape = _types.ref_shape(ref_t)
+      hit = Indexer.from_attributes(dict(zip(names, key[2])), shape, indices_shape)
+    except (IndexerError, _types.RefTypeError) as e:
+      hit = e
+    memo.indexers[key] = hit
+  if isinstance(hit, Exception):
+    raise type(hit)(*hit.args)
+  return hit

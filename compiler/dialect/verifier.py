@@ -32,9 +32,16 @@ from typing import NamedTuple
 from jaxlib.mlir import ir
 
 from refhlo.compiler.dialect import ops as ref_ops
-from refhlo.compiler.dialect.indexer import ATTR_NAMES, Indexer, IndexerError
+from refhlo.compiler.dialect.indexer import (
+    ATTR_NAMES,
+    Indexer,
+    IndexerError,
+    memoized_from_attributes,
+)
 from refhlo.compiler.dialect.types import (
+    Memo,
     RefTypeError,
+    active_memo,
     is_numeric,
     is_ref_type,
     ref_value_type,
@@ -101,7 +108,10 @@ class _Verifier:
 
   def __init__(self):
     self.errors: list[VerifyError] = []
-    self._type_cache: dict[str, ir.RankedTensorType | str] = {}
+    # Types are uniqued per context: the objects themselves are the keys.
+    self._type_cache: dict[ir.Type, ir.RankedTensorType | str] = {}
+    self._memo = Memo()
+    self._tensor_types: dict[tuple, ir.RankedTensorType] = {}
 
   # -- reporting ----------------------------------------------------------------
 
@@ -112,15 +122,21 @@ class _Verifier:
 
   def ref_value(self, t: ir.Type) -> ir.RankedTensorType | str:
     """T of a well-formed `!ref.ref<T>`, else the reason it is malformed."""
-    key = str(t)
-    hit = self._type_cache.get(key)
+    hit = self._type_cache.get(t)
     if hit is None:
       try:
         hit = ref_value_type(t)
       except RefTypeError as e:
         hit = str(e)
-      self._type_cache[key] = hit
+      self._type_cache[t] = hit
     return hit
+
+  def indexer(self, attrs: ir.OpAttributeMap, ref_t: ir.Type,
+              indices_shape: tuple[int, ...]) -> Indexer:
+    """`Indexer.from_attributes` for a well-formed `ref_t`, memoised
+    (attributes are uniqued too) in the pipeline's memo or our own."""
+    memo = active_memo() or self._memo
+    return memoized_from_attributes(memo, attrs, tuple(attrs), ref_t, indices_shape)
 
   def is_bad_ref(self, t: ir.Type) -> bool:
     return is_ref_type(t) and isinstance(self.ref_value(t), str)
@@ -383,7 +399,6 @@ class _Verifier:
     value_t = self.expect_ref_operand(op, 0)
     if value_t is None:
       return
-    ref_shape = tuple(value_t.shape)
     elt = value_t.element_type
     is_view = name == ref_ops.RefViewOp.OPERATION_NAME
     if is_view and "indexed_dims" in op.attributes:
@@ -391,7 +406,7 @@ class _Verifier:
       return
     try:
       # A placeholder indices shape: only the attributes are read here.
-      idx = Indexer.from_attributes(op.attributes, ref_shape, indices_shape=(1,))
+      idx = self.indexer(op.attributes, operands[0].type, (1,))
     except IndexerError as e:
       self.op_error(op, str(e))
       return
@@ -429,8 +444,8 @@ class _Verifier:
                       f"({k} = number of indexed_dims), got {t}")
         bad = True
       else:
-        idx = Indexer.from_attributes(op.attributes, ref_shape,
-                                      tuple(ir.RankedTensorType(t).shape))
+        idx = self.indexer(op.attributes, operands[0].type,
+                           tuple(ir.RankedTensorType(t).shape))
     if bad:
       return
     try:
@@ -438,8 +453,11 @@ class _Verifier:
     except IndexerError as e:
       self.op_error(op, str(e))
       return
-    want_t = ir.RankedTensorType.get(list(idx.value_shape), elt,
-                                     loc=op.location)
+    want_key = (idx.value_shape, elt)
+    want_t = self._tensor_types.get(want_key)
+    if want_t is None:
+      want_t = self._tensor_types[want_key] = ir.RankedTensorType.get(
+          list(idx.value_shape), elt, loc=op.location)
     if is_view:
       if not self.expect_results(op, 1):
         return

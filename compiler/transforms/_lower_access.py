@@ -31,7 +31,22 @@ from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
 from refhlo.compiler.dialect.indexer import Indexer
-from refhlo.compiler.dialect.types import DYNAMIC
+from refhlo.compiler.dialect.types import DYNAMIC, active_memo
+
+def _cached(fn):
+  """A read-only property of a frozen dataclass, computed once per instance
+  (`functools.cached_property` takes a lock on every access in Python 3.11)."""
+  name = fn.__name__
+
+  def get(self):
+    d = self.__dict__
+    v = d.get(name, d)
+    if v is d:
+      v = d[name] = fn(self)
+    return v
+
+  return property(get, doc=fn.__doc__)
+
 
 # -- offsets -------------------------------------------------------------------
 
@@ -81,7 +96,7 @@ class Lens:
     return cls(root, root_type, tuple(Mapped(d, 0, 1) for d in range(len(shape))),
                shape)
 
-  @property
+  @_cached
   def root_shape(self) -> tuple[int, ...]:
     return tuple(self.root_type.shape)
 
@@ -124,7 +139,7 @@ class RootAccess:
   batch_shape: tuple[int, ...]
   value_shape: tuple[int, ...]
 
-  @property
+  @_cached
   def elt(self) -> ir.Type:
     return self.lens.root_type.element_type
 
@@ -136,23 +151,23 @@ class RootAccess:
   def has_indices(self) -> bool:
     return any(isinstance(d, Indexed) for d in self.dims)
 
-  @property
+  @_cached
   def is_whole(self) -> bool:
     shape = self.lens.root_shape
     return all(isinstance(d, Window) and not d.squeezed and d.offset == 0
                and d.size == shape[r] and (d.stride == 1 or d.size <= 1)
                for r, d in enumerate(self.dims))
 
-  @property
+  @_cached
   def is_static(self) -> bool:
     return all(isinstance(d, Window) and isinstance(d.offset, int) for d in self.dims)
 
-  @property
+  @_cached
   def unit_strides(self) -> bool:
     return all(isinstance(d, Window) and (d.stride == 1 or d.size <= 1)
                for d in self.dims)
 
-  @property
+  @_cached
   def window_shape(self) -> tuple[int, ...]:
     return tuple(d.size if isinstance(d, Window) else 1 for d in self.dims)
 
@@ -167,10 +182,28 @@ def scalar_type(t: ir.Type) -> ir.RankedTensorType:
   return ir.RankedTensorType.get([], t)
 
 
+# The hot builders below create ops with `ir.Operation.create` and explicit
+# result types: the generated `stablehlo.*Op` builders cost 1-4 us more per op
+# (attribute builders, result inference). The IR is the same.
+
+
+def _op(name: str, result: ir.Type, operands: list[ir.Value],
+        attributes: dict[str, ir.Attribute] | None = None) -> ir.Value:
+  return ir.Operation.create(name, results=[result], operands=operands,
+                             attributes=attributes).results[0]
+
+
 def int_const(v: int, elt: ir.Type, shape: Sequence[int] = ()) -> ir.Value:
-  t = ir.RankedTensorType.get(list(shape), elt)
-  attr = ir.DenseElementsAttr.get_splat(t, ir.IntegerAttr.get(elt, v))
-  return stablehlo.ConstantOp(attr).result
+  memo = active_memo()
+  key = (v, elt, tuple(shape))
+  table = memo.tables.get("int_const") if memo is not None else None
+  attr = None if table is None else table.get(key)
+  if attr is None:
+    t = ir.RankedTensorType.get(list(shape), elt)
+    attr = ir.DenseElementsAttr.get_splat(t, ir.IntegerAttr.get(elt, v))
+    if memo is not None:
+      memo.table("int_const")[key] = attr
+  return _op("stablehlo.constant", attr.type, [], {"value": attr})
 
 
 def zeros(t: ir.RankedTensorType) -> ir.Value:
@@ -227,8 +260,8 @@ def reshape(v: ir.Value, shape: Sequence[int]) -> ir.Value:
   t = ir.RankedTensorType(v.type)
   if tuple(t.shape) == tuple(shape):
     return v
-  return stablehlo.ReshapeOp(ir.RankedTensorType.get(list(shape), t.element_type),
-                             v).result
+  return _op("stablehlo.reshape",
+             ir.RankedTensorType.get(list(shape), t.element_type), [v])
 
 
 def offset_value(o: int | Clamped, elt: ir.Type) -> ir.Value:
@@ -385,12 +418,15 @@ def read(cur: ir.Value, acc: RootAccess) -> ir.Value:
               for d in acc.dims]
     strides = [d.stride if d.size > 1 else 1 for d in acc.dims]
     t = ir.RankedTensorType.get(list(acc.window_shape), acc.elt)
-    v = stablehlo.SliceOp(cur, starts, limits, strides, results=[t]).result
+    v = _op("stablehlo.slice", t, [cur], {
+        "start_indices": ir.DenseI64ArrayAttr.get(starts),
+        "limit_indices": ir.DenseI64ArrayAttr.get(limits),
+        "strides": ir.DenseI64ArrayAttr.get(strides)})
     return reshape(v, acc.value_shape)
   if acc.unit_strides:
     t = ir.RankedTensorType.get(list(acc.window_shape), acc.elt)
-    v = stablehlo.dynamic_slice(cur, _slice_offsets(acc), list(acc.window_shape),
-                                results=[t])
+    v = _op("stablehlo.dynamic_slice", t, [cur] + _slice_offsets(acc),
+            {"slice_sizes": ir.DenseI64ArrayAttr.get(list(acc.window_shape))})
     return reshape(v, acc.value_shape)
   return _gather(cur, acc)
 
@@ -406,8 +442,8 @@ def write(cur: ir.Value, acc: RootAccess, value: ir.Value, add: bool = False
     upd = reshape(value, acc.window_shape)
     if add:
       old = reshape(read(cur, acc), acc.window_shape)
-      upd = stablehlo.AddOp(old, upd).result
-    return stablehlo.DynamicUpdateSliceOp(cur, upd, offsets).result
+      upd = _op("stablehlo.add", old.type, [old, upd])  # both of the window's type
+    return _op("stablehlo.dynamic_update_slice", cur.type, [cur, upd] + offsets)
   return _scatter(cur, acc, value, add)
 
 

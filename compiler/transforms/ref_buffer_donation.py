@@ -104,6 +104,7 @@ func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasin
       for call in info.call_sites:
         callers.setdefault(callee_name(call), call)
     todo = []
+    kills: list[ir.Operation] | None = None  # gathered once, when needed
     for name, info in aa.functions.items():
       if not info.public or not info.ref_args:
         continue
@@ -122,8 +123,10 @@ func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasin
           raise PassError(why.op, f"cannot tell whether ref argument #{i} of "
                           f"public function @{name} is written: {why.reason}")
       donated = [i for i in info.ref_args if effects[i].writes]
+      if donated and kills is None:
+        kills = _end_of_life_ops(aa)
       for i in donated:
-        _check_end_of_life(aa, name, i)
+        _check_end_of_life(aa, name, i, kills)
       todo.append((info, donated))
     # Every check passed: only now change the IR.
     for info, donated in todo:
@@ -131,26 +134,31 @@ func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasin
         _donate(info.op, info.ref_args, donated)
 
 
-def _check_end_of_life(aa: AliasAnalysis, name: str, index: int) -> None:
+def _end_of_life_ops(aa: AliasAnalysis) -> list[ir.Operation]:
+  """Every `ref.freeze` / `ref.free` of the module, in function and op order."""
+  return [op for info in aa.functions.values() for op in info.ops
+          if op.name in ("ref.freeze", "ref.free")]
+
+
+def _check_end_of_life(aa: AliasAnalysis, name: str, index: int,
+                       kills: list[ir.Operation]) -> None:
   """A donated argument's final value is read before each return, so it may
   be frozen or freed only by an op directly in the entry block (whose value,
-  or a read just before it, is then the final value)."""
+  or a read just before it, is then the final value). `kills`: see
+  `_end_of_life_ops`."""
   root = Root(name, "arg", index)
   shape = aa.root_shape(root)
   entry = aa.functions[name].op.regions[0].blocks[0]
   arg = entry.arguments[index]
-  for info in aa.functions.values():
-    for op in info.ops:
-      if op.name not in ("ref.freeze", "ref.free"):
-        continue
-      v = op.operands[0]
-      if not any(r == root and w.is_whole_of(shape) for r, w in aa.windows(v)):
-        continue
-      if v == arg and op.parent == entry.owner:
-        continue
-      raise PassError(op, f"ref argument #{index} of public function @{name} is "
-                      f"written and may end its life here ('{op.name}' inside a "
-                      "region or a callee): cannot return its final value")
+  for op in kills:
+    v = op.operands[0]
+    if not any(r == root and w.is_whole_of(shape) for r, w in aa.windows(v)):
+      continue
+    if v == arg and op.parent == entry.owner:
+      continue
+    raise PassError(op, f"ref argument #{index} of public function @{name} is "
+                    f"written and may end its life here ('{op.name}' inside a "
+                    "region or a callee): cannot return its final value")
 
 
 def _final_value(ref: ir.Value, ret: ir.Operation) -> ir.Value:

@@ -20,25 +20,72 @@ def _mentions_ref(t: ir.Type) -> bool:
   return is_ref_type(t) or "!ref." in str(t)
 
 
-def _problem(op: ir.Operation) -> str | None:
-  if op.name.startswith("ref."):
-    return f"'{op.name}' was not lowered"
-  for v in op.operands:
-    if _mentions_ref(v.type):
-      return f"'{op.name}' still takes a ref operand of type {v.type}"
-  for v in op.results:
-    if _mentions_ref(v.type):
-      return f"'{op.name}' still produces a ref of type {v.type}"
-  for region in op.regions:
-    for block in region.blocks:
-      for a in block.arguments:
-        if _mentions_ref(a.type):
-          return f"'{op.name}' still has a block argument of ref type {a.type}"
-  if op.name == "func.func":
-    ft = ir.TypeAttr(op.attributes["function_type"]).value
-    if _mentions_ref(ft):
-      return f"function type {ft} still mentions a ref type"
-  return None
+class _Checker:
+  """`_mentions_ref`, memoised per type (types are uniqued: printing each
+  operand's type was most of this pass's time)."""
+
+  def __init__(self):
+    self._seen: dict[ir.Type, bool] = {}
+
+  def mentions_ref(self, t: ir.Type) -> bool:
+    hit = self._seen.get(t)
+    if hit is None:
+      hit = self._seen[t] = _mentions_ref(t)
+    return hit
+
+  def problem(self, op: ir.Operation) -> str | None:
+    name = op.name
+    if name.startswith("ref."):
+      return f"'{name}' was not lowered"
+    mentions_ref = self.mentions_ref
+    for v in op.operands:
+      t = v.type
+      if mentions_ref(t):
+        return f"'{name}' still takes a ref operand of type {t}"
+    for v in op.results:
+      t = v.type
+      if mentions_ref(t):
+        return f"'{name}' still produces a ref of type {t}"
+    for region in op.regions:
+      for block in region.blocks:
+        for a in block.arguments:
+          if mentions_ref(a.type):
+            return f"'{name}' still has a block argument of ref type {a.type}"
+    if name == "func.func":
+      ft = ir.TypeAttr(op.attributes["function_type"]).value
+      if mentions_ref(ft):
+        return f"function type {ft} still mentions a ref type"
+    return None
+
+
+  def clean(self, root: ir.Operation) -> bool:
+    """A quick first scan: no ref op and no value (op result or block
+    argument) or function type mentioning a ref. Every operand is such a
+    value, so operands need no look; when this finds anything, `problem`
+    runs on every op to report it where the full rules say."""
+    mentions_ref = self.mentions_ref
+    stack = [root]
+    while stack:
+      op = stack.pop()
+      for region in op.regions:
+        for block in region.blocks:
+          for a in block.arguments:
+            if mentions_ref(a.type):
+              return False
+          for inner in block.operations:
+            inner = inner.operation
+            name = inner.name
+            if name.startswith("ref."):
+              return False
+            for r in inner.results:
+              if mentions_ref(r.type):
+                return False
+            if name == "func.func" and mentions_ref(
+                ir.TypeAttr(inner.attributes["function_type"]).value):
+              return False
+            if len(inner.regions):
+              stack.append(inner)
+    return True
 
 
 @dataclasses.dataclass
@@ -74,7 +121,11 @@ func.func @main(%buf: tensor<8xf32>) -> tensor<8xf32> {
 """
 
   def run(self, module: ir.Operation) -> None:
+    checker = _Checker()
+    if checker.clean(module.operation):
+      return
     failed = False
+    problem = checker.problem
 
     def visit(op: ir.Operation) -> None:
       nonlocal failed
@@ -82,7 +133,7 @@ func.func @main(%buf: tensor<8xf32>) -> tensor<8xf32> {
         for block in region.blocks:
           for inner in block.operations:
             inner = inner.operation
-            msg = _problem(inner)
+            msg = problem(inner)
             if msg is not None:
               emit_error(inner, msg)
               failed = True

@@ -92,6 +92,9 @@ class _Module:
   """The functions of a module and what each does to its ref parameters."""
   funcs: dict[str, ir.Operation]
   written: dict[str, list[bool]]  # per parameter: written (ref params only)
+  # The `func.call` ops of each function, in walk order (kept current by
+  # `_inline_aliased_calls`, so each function is walked once for its calls).
+  calls: dict[str, list[ir.Operation]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -167,10 +170,20 @@ def _arg_types(f: ir.Operation) -> list[ir.Type]:
 
 def _collect(module: ir.Operation) -> _Module:
   funcs: dict[str, ir.Operation] = {}
-  for op in _walk_ops(module):
-    if op.name == "func.func":
-      funcs[_func_name(op)] = op
-  return _Module(funcs, {})
+  calls: dict[str, list[ir.Operation]] = {}
+  stack = [module]
+  while stack:  # functions are not nested in functions: no walk of bodies here
+    for region in stack.pop().regions:
+      for block in region.blocks:
+        for op in block.operations:
+          op = op.operation
+          if op.name == "func.func":
+            funcs[_func_name(op)] = op
+          elif len(op.regions):
+            stack.append(op)
+  for name, f in funcs.items():
+    calls[name] = list(_calls(f))
+  return _Module(funcs, {}, calls)
 
 
 def _calls(f: ir.Operation):
@@ -188,7 +201,7 @@ def _call_order(mod: _Module) -> list[str]:
   def visit(name: str) -> None:
     state[name] = 1
     stack.append(name)
-    for call in _calls(mod.funcs[name]):
+    for call in mod.calls[name]:
       callee = _callee_name(call)
       if callee not in mod.funcs:
         if _has_ref_operand(call):
@@ -223,10 +236,12 @@ def _inline_aliased_calls(mod: _Module, order: list[str]) -> None:
   for name in reversed(order):  # callers first: inlined bodies get re-scanned
     f = mod.funcs[name]
     while True:
-      call = next((c for c in _calls(f) if _has_ref_operand(c) and _aliased(c)), None)
+      call = next((c for c in mod.calls[name] if _has_ref_operand(c) and _aliased(c)),
+                  None)
       if call is None:
         break
       _inline(call, mod.funcs[_callee_name(call)])
+      mod.calls[name] = list(_calls(f))
 
 
 def _inline(call: ir.Operation, callee: ir.Operation) -> None:
@@ -294,6 +309,24 @@ def _indexer(op: ir.Operation) -> Indexer:
   return idx
 
 
+def _update_attr_arrays(f: ir.Operation, ref_params: list[int],
+                        num_old_args: int, num_results: int) -> None:
+  """Keeps `arg_attrs`/`res_attrs` in step with the rewritten signature: each
+  ref parameter's attributes move with it to the trailing tensor argument that
+  replaced it; added results get empty attribute dicts."""
+  attrs = f.attributes
+  if "arg_attrs" in attrs and ref_params:
+    old = list(ir.ArrayAttr(attrs["arg_attrs"]))
+    moved = set(ref_params)
+    kept = [old[i] for i in range(num_old_args) if i not in moved]
+    attrs["arg_attrs"] = ir.ArrayAttr.get(kept + [old[i] for i in ref_params])
+  if "res_attrs" in attrs:
+    old = list(ir.ArrayAttr(attrs["res_attrs"]))
+    if len(old) < num_results:
+      empty = ir.DictAttr.get({})
+      attrs["res_attrs"] = ir.ArrayAttr.get(old + [empty] * (num_results - len(old)))
+
+
 class _Rewriter:
   """Promotes the refs of one function."""
 
@@ -314,6 +347,7 @@ class _Rewriter:
     block = f.regions[0].blocks[0]
     env: dict[ir.Value, ir.Value] = {}
     ref_params = [a for a in block.arguments if is_ref_type(a.type)]
+    ref_param_numbers = [a.arg_number for a in ref_params]  # before erasure
     if ref_params and not _is_private(f):
       raise PassError(f, f"public function @{_func_name(f)} has ref arguments; run "
                       "ref-buffer-donation first")
@@ -331,8 +365,11 @@ class _Rewriter:
       block.erase_argument(a.arg_number)
     # The signature: ref params are now tensors; written ones are returned.
     ret = block.operations[len(block.operations) - 1]
+    old_ft = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
     f.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(
         [a.type for a in block.arguments], [v.type for v in ret.operands]))
+    _update_attr_arrays(f, ref_param_numbers,
+                        len(old_ft.inputs), len(ret.operands))
 
   @staticmethod
   def _value_type(where, t: ir.Type) -> ir.RankedTensorType:
@@ -381,6 +418,11 @@ class _Rewriter:
 
   def _op(self, op: ir.Operation, env: dict[ir.Value, ir.Value]) -> None:
     name = op.name
+    if not (name.startswith("ref.") or name == "func.call" or op.regions):
+      # Most ops of a real program: no insertion point or location needed.
+      if _has_ref_operand(op) or any(is_ref_type(r.type) for r in op.results):
+        raise PassError(op, f"'{name}' cannot take or produce refs")
+      return
     with ir.InsertionPoint(op), op.location:
       if name == "ref.new":
         t = self._value_type(op, op.results[0].type)
@@ -428,22 +470,22 @@ class _Rewriter:
 
   def _access(self, op: ir.Operation, env) -> None:
     name = op.name
-    lens = self._lens(op, op.operands[0])
+    operands = list(op.operands)  # one trip into the bindings
+    lens = self._lens(op, operands[0])
     idx = _indexer(op)
     has_value = name != "ref.get"
-    start = 2 if has_value else 1
-    rest = [op.operands[i] for i in range(start, len(op.operands))]
+    rest = operands[2 if has_value else 1:]
     if len(rest) != idx.num_operands():
       raise PassError(op, f"expected {idx.num_operands()} offset/indices operands, "
                       f"got {len(rest)}")
-    dyn, indices = idx.split_operands(rest)
+    dyn, indices = idx.split_operands(rest) if rest else ((), None)
     acc = la.root_access(lens, idx, dyn, indices)
     cur = env[lens.root]
-    if name in ("ref.get", "ref.swap"):
+    if name == "ref.get" or name == "ref.swap":
       old = la.read(cur, acc)
       op.results[0].replace_all_uses_with(old)
     if has_value:
-      env[lens.root] = la.write(cur, acc, op.operands[1], add=name == "ref.addupdate")
+      env[lens.root] = la.write(cur, acc, operands[1], add=name == "ref.addupdate")
     op.erase()
 
   # -- calls -------------------------------------------------------------------

@@ -241,8 +241,8 @@ def _match_scaled(v: ir.Value, ref_shape: tuple[int, ...]) -> SparseUpdate | Non
   return _match_scatter(op, ref_shape)
 
 
-def _writes_between(first: ir.Operation, last: ir.Operation) -> bool:
-  """True when an op strictly between `first` and `last` (same block) may write a ref."""
+def _may_write(op: ir.Operation) -> bool:
+  """True when `op` or an op nested in it may write a ref."""
   found = False
 
   def visit(op: ir.Operation) -> ir.WalkResult:
@@ -254,19 +254,62 @@ def _writes_between(first: ir.Operation, last: ir.Operation) -> bool:
       found = True  # a call (or unknown op) handed a ref may write it
     return ir.WalkResult.INTERRUPT if found else ir.WalkResult.ADVANCE
 
-  block_ops = list(first.block.operations)
-  start = next(i for i, o in enumerate(block_ops) if o.operation == first)
-  for o in block_ops[start + 1:]:
-    if o.operation == last:
-      return found
-    o.operation.walk(visit)
-    if found:
-      return True
-  return True  # `last` not after `first` in this block: not provably safe
+  op.walk(visit)
+  return found
+
+
+class _Writers:
+  """Per block, its ops that may write a ref (`_may_write`), in program
+  order: gathered once per block, so that `between` costs a binary
+  search instead of a scan of the block (which made the pass quadratic)."""
+
+  def __init__(self):
+    self._blocks: dict[ir.Block, list[ir.Operation]] = {}
+
+  def of(self, block: ir.Block) -> list[ir.Operation]:
+    ws = self._blocks.get(block)
+    if ws is None:
+      ws = self._blocks[block] = [o.operation for o in block.operations
+                                  if _may_write(o.operation)]
+    return ws
+
+  @staticmethod
+  def _first_after(ws: list[ir.Operation], op: ir.Operation) -> int:
+    """The index of the first op of `ws` after `op` (`op` in the same block)."""
+    lo, hi = 0, len(ws)
+    while lo < hi:
+      mid = (lo + hi) // 2
+      w = ws[mid]
+      if w == op or w.is_before_in_block(op):
+        lo = mid + 1
+      else:
+        hi = mid
+    return lo
+
+  def between(self, first: ir.Operation, last: ir.Operation) -> bool:
+    """True when an op strictly between `first` and `last` (same block) may
+    write a ref, or when `last` is not after `first`."""
+    if first == last or not first.is_before_in_block(last):
+      return True  # `last` not after `first` in this block: not provably safe
+    ws = self.of(first.block)
+    i = self._first_after(ws, first)
+    return i < len(ws) and ws[i] != last and ws[i].is_before_in_block(last)
+
+  def replace(self, old: ir.Operation, new: ir.Operation) -> None:
+    """`new` (a writer, just before `old` in its block) takes `old`'s place."""
+    ws = self._blocks.get(old.block)
+    if ws is None:
+      return
+    i = self._first_after(ws, new)
+    if i < len(ws) and ws[i] == old:
+      ws[i] = new
+    else:  # not where expected: forget the block, gather it again if needed
+      del self._blocks[old.block]
 
 
 def _match_old_plus(value: ir.Value, ref: ir.Value, write: ir.Operation,
-                    ref_shape: tuple[int, ...]) -> SparseUpdate | None:
+                    ref_shape: tuple[int, ...], writers: _Writers
+                    ) -> SparseUpdate | None:
   """`%old + S`, `S + %old` or `%old - S` with `%old` a whole read of `ref`."""
   op = _defining_op(value)
   if op is None or op.name not in ("stablehlo.add", "stablehlo.subtract"):
@@ -283,7 +326,7 @@ def _match_old_plus(value: ir.Value, ref: ir.Value, write: ir.Operation,
       continue
     if len(get.operands) != 1 or not Indexer.from_op(get).is_whole:
       continue
-    if get.block != write.block or _writes_between(get, write):
+    if get.block != write.block or writers.between(get, write):
       continue
     m = _match_scaled(scaled, ref_shape)
     if m is not None:
@@ -303,7 +346,9 @@ def _scalar_value(s: Scalar, elt: ir.Type) -> ir.Value:
                              attributes={"value": attr}).results[0]
 
 
-def _emit_update(m: SparseUpdate, ref: ir.Value, write: ir.Operation) -> None:
+def _emit_update(m: SparseUpdate, ref: ir.Value, write: ir.Operation
+                 ) -> ir.Operation:
+  """Emits the indexed update before `write`; returns the new `ref.addupdate`."""
   ref_t = ref_value_type(ref.type)
   shape = tuple(ref_t.shape)
   upd = m.updates
@@ -330,7 +375,7 @@ def _emit_update(m: SparseUpdate, ref: ir.Value, write: ir.Operation) -> None:
         ref_shape=shape, offsets=(0,) * len(shape),
         sizes=tuple(1 if d in m.indexed_dims else n for d, n in enumerate(shape)),
         strides=(1,) * len(shape), indexed_dims=m.indexed_dims, batch_shape=batch)
-    RefAddUpdateOp.build(ref, upd, indexer, (), idx)
+    return RefAddUpdateOp.build(ref, upd, indexer, (), idx).operation
 
 
 def _erase_if_dead(values: Sequence[ir.Value]) -> None:
@@ -368,10 +413,11 @@ class RefSparseUpdates(Pass):
       return ir.WalkResult.ADVANCE
 
     module.walk(collect)
+    writers = _Writers()
     for write in writes:
-      self._rewrite(write)
+      self._rewrite(write, writers)
 
-  def _rewrite(self, write: ir.Operation) -> bool:
+  def _rewrite(self, write: ir.Operation, writers: _Writers) -> bool:
     ref, value = write.operands[0], write.operands[1]
     try:
       ref_t = ref_value_type(ref.type)
@@ -385,13 +431,14 @@ class RefSparseUpdates(Pass):
     if write.name == "ref.addupdate":
       m = _match_scaled(value, shape)
     else:
-      m = _match_old_plus(value, ref, write, shape)
+      m = _match_old_plus(value, ref, write, shape, writers)
     if m is None:
       return False
     if not self.assume_finite_scale and not all(f.known_finite for f in m.factors):
       if isinstance(ref_t.element_type, ir.FloatType):
         return False
-    _emit_update(m, ref, write)
+    new = _emit_update(m, ref, write)
+    writers.replace(write, new)
     operands = list(write.operands)
     write.erase()
     _erase_if_dead(operands)
