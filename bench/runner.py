@@ -143,14 +143,60 @@ def format_table(report: dict[str, Any]) -> str:
   sc = report.get("scaling")
   if isinstance(sc, list):
     lines.append("")
-    lines.append("pipeline scaling (ref-to-stablehlo, in-process):")
+    lines.append("pipeline scaling (ref-to-stablehlo, in-process, median of repeats):")
     for r in sc:
-      lines.append(f"  {r['ops']:>6} ops: parse {r['parse_s'] * 1e3:8.1f} ms, "
-                   f"pipeline {r['pipeline_s'] * 1e3:9.1f} ms, {r['us_per_op']:7.1f} us/op")
+      lines.append(f"  {r['ops']:>6} ops: parse {r['parse_s'] * 1e3:8.1f} ms "
+                   f"({r.get('parse_us_per_op', 0.0):5.1f} us/op), "
+                   f"pipeline {r['pipeline_s'] * 1e3:9.1f} ms ({r['us_per_op']:6.1f} us/op)"
+                   f"  x{r.get('repeats', 1)}")
+    lines.append(f"  pipeline time per op, largest / smallest: {scaling_spread(sc):.2f}x")
   elif isinstance(sc, dict) and "skipped" in sc:
     lines.append("")
     lines.append(f"pipeline scaling: skipped: {sc['skipped']}")
   return "\n".join(lines)
+
+
+def scaling_spread(rows: list[dict[str, Any]]) -> float:
+  """Largest over smallest pipeline time per op across the sizes (1.0 = flat)."""
+  per_op = [r["us_per_op"] for r in rows]
+  return max(per_op) / min(per_op)
+
+
+def format_markdown(report: dict[str, Any]) -> str:
+  """The report as the Markdown tables of docs/benchmarks.md."""
+  lines = ["| program | variant | median | ratio to (a) | temp bytes | ref-sized copies "
+           "| trace+compile | agrees |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
+  from bench.programs import MODULES
+  order = {n: k for k, n in enumerate(MODULES)}
+  for name, prog in sorted(report["programs"].items(), key=lambda kv: order.get(kv[0], 99)):
+    if "error" in prog:
+      lines.append(f"| `{name}` | - | error | | | | | {prog['error'][:60]} |")
+      continue
+    variants = prog.get("variants", {})
+    for v, e in sorted(variants.items(), key=lambda kv: (
+        harness.VARIANTS.index(kv[0]) if kv[0] in harness.VARIANTS else 99)):
+      label = {"jax_refs": "(a) jax_refs", "jax_functional": "(b) jax_functional",
+               "refhlo": "(c) refhlo"}.get(v, v)
+      if "skipped" in e:
+        lines.append(f"| `{name}` | {label} | skipped | | | | | {e['skipped'][:60]} |")
+        continue
+      ratio = e.get("ratio_to_jax_refs")
+      lines.append(
+          f"| `{name}` | {label} | {_fmt_time(e.get('median_s'))} | "
+          f"{f'{ratio:.3f}' if ratio is not None else '-'} | "
+          f"{_fmt_bytes(e.get('temp_size_in_bytes'))} | {e.get('ref_sized_copies', '-')} | "
+          f"{_fmt_time(e.get('trace_compile_s'))} | {'yes' if e.get('agrees') else 'NO'} |")
+  sc = report.get("scaling")
+  if isinstance(sc, list):
+    lines += ["", "| ref ops | repeats | parse (median) | parse per op | pipeline (median) "
+              "| pipeline per op |", "|---:|---:|---:|---:|---:|---:|"]
+    for r in sc:
+      lines.append(f"| {r['ops']:,} | {r.get('repeats', 1)} | {r['parse_s'] * 1e3:.1f} ms | "
+                   f"{r.get('parse_us_per_op', 0.0):.1f} us | {r['pipeline_s'] * 1e3:.1f} ms | "
+                   f"{r['us_per_op']:.1f} us |")
+    lines += ["", f"Pipeline time per op, largest / smallest: {scaling_spread(sc):.2f}x."]
+  return "\n".join(lines) + "\n"
 
 
 def run_all(small: bool = False, rounds: int | None = None,
@@ -183,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
   p.add_argument("--rounds", type=int, default=None, help="timed calls per variant")
   p.add_argument("--only", default=None, help="comma-separated program names (and/or 'scaling')")
   p.add_argument("--json", default=str(RESULTS), help="where to write the JSON report")
+  p.add_argument("--markdown", default=None,
+                 help="also write the tables as Markdown (for docs/benchmarks.md)")
   a = p.parse_args(argv)
   only = a.only.split(",") if a.only else None
   report = run_all(a.small, a.rounds, only, log=lambda s: print(s, file=sys.stderr))
@@ -191,4 +239,9 @@ def main(argv: list[str] | None = None) -> int:
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
   print(f"\nwrote {path}")
+  if a.markdown:
+    md = pathlib.Path(a.markdown)
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text(format_markdown(report))
+    print(f"wrote {md}")
   return 0

@@ -34,7 +34,7 @@ def make(small: bool) -> Setup:
   values = rng.standard_normal((length, dim), dtype=np.float32)
   q, k, v = (rng.standard_normal(dim, dtype=np.float32) for _ in range(3))
   return Setup([keys, values], [np.int32(length // 2), q, k, v], ref_fn,
-               functional_fn, rtol=1e-4, atol=1e-4, rounds=3 if small else 10)
+               functional_fn, rtol=1e-4, atol=1e-4, rounds=3 if small else 30)
 
 
 PROGRAM = Program("kv_cache", "KV-cache decode step: write K/V rows, attend", make)

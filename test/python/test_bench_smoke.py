@@ -36,9 +36,12 @@ def test_bench_small_runs_and_reports(tmp_path):
     c = prog["variants"]["refhlo"]
     # refhlo.jit either ran and agreed, or was skipped with a reason.
     assert c.get("agrees") is True or c.get("skipped"), (name, c)
+    if "skipped" not in c:  # the in-place contract: no ref-sized copy
+      assert c["ref_sized_copies"] == 0, (name, c)
   sc = report["scaling"]
   assert isinstance(sc, dict) and sc.get("skipped") or all(
-      r["pipeline_s"] > 0 for r in sc), sc
+      r["pipeline_s"] > 0 and r["parse_us_per_op"] > 0 and r["repeats"] >= 2
+      for r in sc), sc
 
 
 def test_failing_variant_is_skipped_not_fatal():
