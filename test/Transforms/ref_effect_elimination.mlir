@@ -378,3 +378,24 @@ func.func @ref_in_reduce(%a: tensor<4xf32>, %z: tensor<f32>) -> tensor<f32> {
   }
   return %s : tensor<f32>
 }
+
+// -----
+
+// Argument and result attributes of a callee stay in step with its new
+// signature: a ref parameter's attributes move with the tensor that replaces
+// it, and each added result gets an empty dictionary.
+// CHECK-LABEL: func.func private @attrs
+// CHECK-SAME: (%{{.*}}: tensor<i32> {jax.token = true}, %{{.*}}: tensor<f32> {test.ref_param})
+// CHECK-SAME: -> (tensor<i32> {jax.token = true}, tensor<f32>)
+func.func private @attrs(%r: !ref.ref<tensor<f32>> {test.ref_param}, %t: tensor<i32> {jax.token = true}) -> (tensor<i32> {jax.token = true}) {
+  %v = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  %w = stablehlo.add %v, %v : tensor<f32>
+  "ref.set"(%r, %w) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+  return %t : tensor<i32>
+}
+func.func private @caller(%x: tensor<f32>, %t: tensor<i32>) -> tensor<f32> {
+  %r = "ref.new"(%x) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  %t2 = func.call @attrs(%r, %t) : (!ref.ref<tensor<f32>>, tensor<i32>) -> tensor<i32>
+  %y = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  return %y : tensor<f32>
+}
