@@ -5,7 +5,9 @@ update of the donated buffer: no ref-sized copy in the optimized HLO and
 Seven scenarios on a 64 MiB ref (`tensor<16384x1024xf32>`): (a) row write,
 (b) swap, (c) read-modify-write, (d) addupdate with an index array, (e) a write
 per iteration of a while loop, (f) a write in one branch of a case, (g) 100
-straight-line writes. `TestStableHLOForms` holds them as hand-written
+straight-line writes; plus (h, i) a 3-way case with several writing branches
+(`TestRefDialect`, and the forms measured by `TestMultiWriterCase`).
+`TestStableHLOForms` holds them as hand-written
 StableHLO (the forms effect elimination must emit, docs/inplace.md) and pins
 the XLA behaviour behind the rules; `TestRefDialect` holds them as `ref`
 programs lowered by the `ref-to-stablehlo` pipeline. Each compiles with
@@ -92,6 +94,25 @@ def _expect(name: str, p: int = 0):
     for k, r in enumerate(_many_rows()):
       buf[r] = k
     return buf, []
+  e = p if 0 <= p < 3 else 2  # a case runs its last branch when out of range
+  if name == "h_case_hoisted":
+    if e == 0:
+      buf[I] = _row()
+      return buf, [_row()]
+    if e == 1:
+      old = buf[5].copy()
+      buf[5] = 2 * _row()
+      return buf, [old]
+    return buf, [buf[I].copy()]
+  if name == "i_case_loops":
+    if e == 0:
+      buf[I] = _row()
+      buf[I + 1] = _row()
+      return buf, [_row()]
+    if e == 1:
+      buf[7] += _row()
+      return buf, [buf[7].copy()]
+    return buf, [buf[I].copy()]
   raise KeyError(name)
 
 
@@ -102,7 +123,7 @@ def _args(name: str, p: int = 0) -> list:
     return [np.int32(I)]
   if name == "d_addupdate":
     return [_idx(), _upd()]
-  if name == "f_case":
+  if name in ("f_case", "h_case_hoisted", "i_case_loops"):
     return [np.int32(p), np.int32(I), _row()]
   return []
 
@@ -286,6 +307,127 @@ class TestStableHLOForms:
       np.testing.assert_array_equal(a, b)
 
 
+# Several writing branches (rule 3): a 3-way case whose branch 0 swaps row
+# `I`, branch 1 writes row 10 and branch 2 writes nothing; result: the old row
+# (zeros unless branch 0 runs). `nested`: inside a 4-trip while loop (for which
+# `compile_module` turns region analysis off), the results summed.
+MW_ROWS = (I, 10)
+MW_TRIPS = 4
+
+
+def _mw_writer(k: int, cur: str) -> tuple[list[str], str, str]:
+  """The ops of writing branch k on buffer `cur`: (lines, new buffer, result)."""
+  lines = [f"%i{k}_{cur[1:]} = stablehlo.constant dense<{MW_ROWS[k]}> : tensor<i32>"]
+  res = "%zr"
+  if k == 0:
+    lines.append(_ds(cur, f"%i0_{cur[1:]}", "%old").strip())
+    res = "%old"
+  lines.append(_dus(cur, f"%row{k}", f"%i{k}_{cur[1:]}", f"%nb{k}").strip())
+  return lines, f"%nb{k}", res
+
+
+def _mw_case(cur: str) -> tuple[str, str, str]:
+  """Branches return the buffer: XLA copies it."""
+  branches = []
+  for k in range(2):
+    lines, nb, res = _mw_writer(k, cur)
+    branches.append("{\n" + "\n".join(lines) +
+                    f"\nstablehlo.return {nb}, {res} : {T}, {R}\n}}")
+  branches.append(f"{{\nstablehlo.return {cur}, %zr : {T}, {R}\n}}")
+  return (f'%c:2 = "stablehlo.case"(%p) ({", ".join(branches)}) : (tensor<i32>) -> ({T}, {R})',
+          "%c#0", "%c#1")
+
+
+def _mw_hoisted(cur: str) -> tuple[str, str, str]:
+  """Branches return (offset, row, result); one update after the case."""
+  b0 = (f"{{\n%i0 = stablehlo.constant dense<{MW_ROWS[0]}> : tensor<i32>\n"
+        + _ds(cur, "%i0", "%old").strip()
+        + f"\nstablehlo.return %i0, %row0, %old : tensor<i32>, {R}, {R}\n}}")
+  b1 = (f"{{\n%i1 = stablehlo.constant dense<{MW_ROWS[1]}> : tensor<i32>\n"
+        f"stablehlo.return %i1, %row1, %zr : tensor<i32>, {R}, {R}\n}}")
+  b2 = ("{\n" + _ds(cur, "%z", "%keep").strip()
+        + f"\nstablehlo.return %z, %keep, %zr : tensor<i32>, {R}, {R}\n}}")
+  return (f'%h:3 = "stablehlo.case"(%p) ({b0}, {b1}, {b2}) : (tensor<i32>) -> '
+          f"(tensor<i32>, {R}, {R})\n" + _dus(cur, "%h#1", "%h#0", "%hb").strip(),
+          "%hb", "%h#2")
+
+
+def _mw_loops(cur: str) -> tuple[str, str, str]:
+  """One while loop per writing branch, running 0 or 1 times."""
+  lines, b, r = [], cur, "%zr"
+  for k in range(2):
+    body, nb, res = _mw_writer(k, "%wb")
+    lines.append(f"""%k{k} = stablehlo.constant dense<{k}> : tensor<i32>
+%e{k} = stablehlo.compare EQ, %p, %k{k} : (tensor<i32>, tensor<i32>) -> tensor<i1>
+%w{k}:3 = stablehlo.while(%fl = %e{k}, %wb = {b}, %wr = {r}) : tensor<i1>, {T}, {R}
+ cond {{
+  stablehlo.return %fl : tensor<i1>
+}} do {{
+{chr(10).join(body)}
+  stablehlo.return %false, {nb}, {res} : tensor<i1>, {T}, {R}
+}}""")
+    b, r = f"%w{k}#1", f"%w{k}#2"
+  return "\n".join(lines), b, r
+
+
+MW_FORMS = {"case": _mw_case, "hoisted": _mw_hoisted, "loops": _mw_loops}
+
+
+def _shlo_multi_writer(form: str, nested: bool) -> str:
+  if not nested:
+    body, b, r = MW_FORMS[form]("%buf")
+  else:
+    inner, ib, ir_ = MW_FORMS[form]("%ob")
+    body = f"""%nt = stablehlo.constant dense<{MW_TRIPS}> : tensor<i32>
+%one = stablehlo.constant dense<1> : tensor<i32>
+%ow:3 = stablehlo.while(%it = %z, %ob = %buf, %acc = %zr) : tensor<i32>, {T}, {R}
+ cond {{
+  %lt = stablehlo.compare LT, %it, %nt : (tensor<i32>, tensor<i32>) -> tensor<i1>
+  stablehlo.return %lt : tensor<i1>
+}} do {{
+{inner}
+  %sum = stablehlo.add %acc, {ir_} : {R}
+  %it2 = stablehlo.add %it, %one : tensor<i32>
+  stablehlo.return %it2, {ib}, %sum : tensor<i32>, {T}, {R}
+}}"""
+    b, r = "%ow#1", "%ow#2"
+  body = (f"  %zr = stablehlo.constant dense<0.0> : {R}\n"
+          f"  %false = stablehlo.constant dense<false> : tensor<i1>\n{body}")
+  return _module(f"{_BUF0}, %p: tensor<i32>, %row0: {R}, %row1: {R}", f"{T}, {R}",
+                 body, f"{b}, {r} : {T}, {R}")
+
+
+def _mw_expect(p: int, nested: bool) -> tuple[np.ndarray, np.ndarray]:
+  buf, acc = _base(), np.zeros((1, M), np.float32)
+  for _ in range(MW_TRIPS if nested else 1):
+    if p in (0, 1):
+      if p == 0:
+        acc = acc + buf[MW_ROWS[0]]
+      buf[MW_ROWS[p]] = 7.0 + p
+  return buf, acc
+
+
+class TestMultiWriterCase:
+  """The measurements behind rule 3 with two writing branches (one a swap)."""
+
+  @pytest.mark.parametrize("form,nested,in_place", [
+      ("case", False, False), ("case", True, False),
+      ("hoisted", False, True), ("hoisted", True, True),
+      ("loops", False, True), ("loops", True, False)])
+  def test_form(self, form, nested, in_place):
+    c = xla.compile_module(_shlo_multi_writer(form, nested))
+    if in_place:
+      _assert_in_place(c)
+    else:
+      assert c.copies(REF_BYTES), c.hlo_text()
+    for p in (0, 1, 2, 5):
+      outs = c.execute(_base(), np.int32(p),
+                       *[np.full((1, M), 7.0 + k, np.float32) for k in range(2)])
+      want_buf, want_res = _mw_expect(p, nested)
+      np.testing.assert_array_equal(np.asarray(outs[0]), want_buf)
+      np.testing.assert_array_equal(np.asarray(outs[1]), want_res)
+
+
 class TestJaxComparison:
   """JAX's own lowering of the swap copies (DESIGN.md); the same StableHLO
   compiled with refhlo's options does not."""
@@ -392,6 +534,50 @@ REF_PROGRAMS = {
         for k, r in enumerate(_many_rows())), ""),
 }
 
+
+def _get(buf: str, i: str, res: str) -> str:
+  return f'  {res} = "ref.get"({buf}, {i}) {ROW_ATTRS} : ({RT}, tensor<i32>) -> {V}'
+
+
+# A 3-way case with writes in several branches (docs/inplace.md, rule 3).
+# Hoisted: each writer writes one row (one a swap), so the branches return the
+# row and its offset and one dynamic_update_slice follows the case.
+REF_PROGRAMS["h_case_hoisted"] = _ref_func(
+    f", %p: tensor<i32>, %i: tensor<i32>, %row: {V}", V, f"""\
+  %five = stablehlo.constant dense<5> : tensor<i32>
+  %res = "stablehlo.case"(%p) ({{
+  {_set("%buf", "%row", "%i")}
+    stablehlo.return %row : {V}
+  }}, {{
+    %two = stablehlo.add %row, %row : {V}
+    %old = "ref.swap"(%buf, %two, %five) {ROW_ATTRS} : ({RT}, {V}, tensor<i32>) -> {V}
+    stablehlo.return %old : {V}
+  }}, {{
+  {_get("%buf", "%i", "%g")}
+    stablehlo.return %g : {V}
+  }}) : (tensor<i32>) -> {V}""", f"%res : {V}")
+# Loops: branch 0 writes two rows, so it cannot be hoisted; the writers become
+# while loops running 0 or 1 times.
+REF_PROGRAMS["i_case_loops"] = _ref_func(
+    f", %p: tensor<i32>, %i: tensor<i32>, %row: {V}", V, f"""\
+  %one = stablehlo.constant dense<1> : tensor<i32>
+  %seven = stablehlo.constant dense<7> : tensor<i32>
+  %res = "stablehlo.case"(%p) ({{
+  {_set("%buf", "%row", "%i")}
+    %j = stablehlo.add %i, %one : tensor<i32>
+  {_set("%buf", "%row", "%j")}
+    stablehlo.return %row : {V}
+  }}, {{
+    "ref.addupdate"(%buf, %row, %seven) {ROW_ATTRS} : ({RT}, {V}, tensor<i32>) -> ()
+  {_get("%buf", "%seven", "%g")}
+    stablehlo.return %g : {V}
+  }}, {{
+  {_get("%buf", "%i", "%g")}
+    stablehlo.return %g : {V}
+  }}) : (tensor<i32>) -> {V}""", f"%res : {V}")
+
+_CASES = ("f_case", "h_case_hoisted", "i_case_loops")
+
 _HAVE_PIPELINE = transforms.get_pass("ref-to-stablehlo") is not None
 
 
@@ -408,7 +594,6 @@ class TestRefDialect:
       run_pipeline(module, "ref-to-stablehlo")
       c = xla.compile_module(module)
     _assert_in_place(c)
-    buf_result = 1 if name == "b_swap" else 0
-    _run_and_check(c, name, buf_result)
-    if name == "f_case":
-      _run_and_check(c, name, buf_result, p=1)
+    buf_result = 1 if name in ("b_swap", "h_case_hoisted", "i_case_loops") else 0
+    for p in ((0, 1, 2, 5) if name in _CASES else (0,)):
+      _run_and_check(c, name, buf_result, p=p)

@@ -97,30 +97,37 @@ def test_seed_train_with_refs_module_level():
 
 def _switch_writers(k, r, row):
   def b0():
-    r[0] = row                 # WRITE-0
+    r[0] = row                 # WRITE-A
+    r[2] = row                 # WRITE-B
   def b1():
-    r[1] = row * 2             # WRITE-1
+    r[1] = row * 2             # WRITE-C
+    r[3] = row                 # WRITE-D
   def b2():
     pass
-  lax.switch(k, [b0, b1, b2])
+  # Branches writing two rows each cannot return just the written window, and
+  # inside a loop they are not made loops themselves: the case keeps the buffer.
+  lax.fori_loop(0, 2, lambda i, c: lax.switch(k, [b0, b1, b2]), None)
 
 
 def test_copy_report_names_the_write_that_forced_a_copy():
-  # Several `case` branches writing one ref make XLA:CPU copy the buffer
-  # (docs/inplace.md, rule 3): the report names the line of a write.
+  # Several `case` branches writing one ref in a form effect elimination
+  # cannot make in place (docs/inplace.md, rule 3) make XLA:CPU copy the
+  # buffer: the report names the line of a write.
   r = jax.new_ref(jnp.zeros((512, 256)))
   compiled = refhlo.jit(_switch_writers).lower(1, r, jnp.ones(256)).compile()
   report = compiled.copy_report()
   assert report, "expected XLA to copy the ref buffer"
   lines = report.splitlines()
   assert all("copy of 524288 bytes" in ln for ln in lines), report
-  writes = {line_of(_switch_writers, "WRITE-0"), line_of(_switch_writers, "WRITE-1")}
+  writes = {line_of(_switch_writers, f"WRITE-{m}") for m in "ABCD"}
   named = {int(m) for m in re.findall(rf"from {re.escape(HERE)}:(\d+)", report)}
   assert named & writes, report
   # ... and the program still runs correctly.
   refhlo.jit(_switch_writers)(1, r, jnp.ones(256))
   np.testing.assert_array_equal(np.asarray(r[1]), 2 * np.ones(256))
+  np.testing.assert_array_equal(np.asarray(r[3]), np.ones(256))
   np.testing.assert_array_equal(np.asarray(r[0]), np.zeros(256))
+  np.testing.assert_array_equal(np.asarray(r[2]), np.zeros(256))
 
 
 def test_copy_report_names_the_write_when_in_place_is_disabled(monkeypatch):
