@@ -20,7 +20,8 @@ become dead SSA values that canonicalize/DCE remove. Control flow:
   (its final value), in parameter order. Calls whose ref operands alias (the
   same root passed twice, a view and its parent) are inlined first, so that
   their semantics stay sequential. Recursion through functions that take refs
-  is an error at the call.
+  is an error at the call. A view's window passed to a callee that writes it
+  goes through an `optimization_barrier` (an XLA miscompile, see `_barrier`).
 
 `ref.empty` starts as zeros of its type (its contents are undefined until
 written, so any value is correct).
