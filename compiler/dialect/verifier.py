@@ -39,11 +39,11 @@ from refhlo.compiler.dialect.indexer import (
     memoized_from_attributes,
 )
 from refhlo.compiler.dialect.types import (
-    Memo,
     RefTypeError,
     active_memo,
     is_numeric,
     is_ref_type,
+    memoized,
     ref_value_type,
 )
 
@@ -71,7 +71,8 @@ def verify(op: ir.Operation | ir.OpView | ir.Module) -> list[VerifyError]:
   if isinstance(op, ir.Module):
     op = op.operation
   v = _Verifier()
-  v.run(op.operation)
+  with memoized():  # the pipeline's memo when run as a pass, else our own
+    v.run(op.operation)
   return v.errors
 
 
@@ -108,9 +109,6 @@ class _Verifier:
 
   def __init__(self):
     self.errors: list[VerifyError] = []
-    # Types are uniqued per context: the objects themselves are the keys.
-    self._type_cache: dict[ir.Type, ir.RankedTensorType | str] = {}
-    self._memo = Memo()
     self._tensor_types: dict[tuple, ir.RankedTensorType] = {}
 
   # -- reporting ----------------------------------------------------------------
@@ -122,21 +120,17 @@ class _Verifier:
 
   def ref_value(self, t: ir.Type) -> ir.RankedTensorType | str:
     """T of a well-formed `!ref.ref<T>`, else the reason it is malformed."""
-    hit = self._type_cache.get(t)
-    if hit is None:
-      try:
-        hit = ref_value_type(t)
-      except RefTypeError as e:
-        hit = str(e)
-      self._type_cache[t] = hit
-    return hit
+    try:
+      return ref_value_type(t)  # memoised by `verify`'s `memoized()` scope
+    except RefTypeError as e:
+      return str(e)
 
   def indexer(self, attrs: ir.OpAttributeMap, ref_t: ir.Type,
               indices_shape: tuple[int, ...]) -> Indexer:
     """`Indexer.from_attributes` for a well-formed `ref_t`, memoised
-    (attributes are uniqued too) in the pipeline's memo or our own."""
-    memo = active_memo() or self._memo
-    return memoized_from_attributes(memo, attrs, tuple(attrs), ref_t, indices_shape)
+    (attributes are uniqued too) in `verify`'s `memoized()` scope."""
+    return memoized_from_attributes(active_memo(), attrs, tuple(attrs), ref_t,
+                                    indices_shape)
 
   def is_bad_ref(self, t: ir.Type) -> bool:
     return is_ref_type(t) and isinstance(self.ref_value(t), str)
