@@ -24,7 +24,7 @@ import pytest
 from jax import lax
 from jaxlib.mlir import ir
 
-from refhlo.compiler import transforms, xla
+from refhlo.compiler import xla
 from refhlo.compiler.context import make_context
 
 N, M = 16384, 1024                # the ref: 64 MiB of f32
@@ -578,11 +578,6 @@ REF_PROGRAMS["i_case_loops"] = _ref_func(
 
 _CASES = ("f_case", "h_case_hoisted", "i_case_loops")
 
-_HAVE_PIPELINE = transforms.get_pass("ref-to-stablehlo") is not None
-
-
-@pytest.mark.skipif(not _HAVE_PIPELINE,
-                    reason="the ref-to-stablehlo pipeline is not registered yet")
 class TestRefDialect:
 
   @pytest.mark.parametrize("name", sorted(REF_PROGRAMS))
