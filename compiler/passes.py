@@ -37,6 +37,11 @@ class PassError(PassFailure):
     self.message = message
 
 
+def string_array(values: list[str]) -> ir.ArrayAttr:
+  """`["a", "b"]`: how test-mode passes annotate analysis results."""
+  return ir.ArrayAttr.get([ir.StringAttr.get(v) for v in values])
+
+
 def emit_error(where: Any, message: str) -> None:
   """Emits an error diagnostic at an op, value or location."""
   location_of(where).emit_error(message)
@@ -51,6 +56,7 @@ class Pass:
   DESCRIPTION: ClassVar[str] = ""
 
   def run(self, module: ir.Operation) -> None:
+    """Transforms `module` in place; its context and location are current."""
     raise NotImplementedError
 
   # -- options ------------------------------------------------------------

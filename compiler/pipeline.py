@@ -109,7 +109,8 @@ def _run_callback(p: Pass):
 
   def run(op, pass_):
     try:
-      with memoized():  # type/indexer facts, for this pass run only
+      # Every pass runs with the module's context (and location) current.
+      with op.context, op.location, memoized():
         p.run(op)
     except PassError as e:
       emit_error(e.where, e.message)

@@ -13,14 +13,10 @@ from jaxlib.mlir import ir
 
 from refhlo.compiler.analysis.alias import AliasAnalysis, AliasResult
 from refhlo.compiler.dialect.types import is_ref_type
-from refhlo.compiler.passes import Pass
+from refhlo.compiler.passes import Pass, string_array
 
 _PRODUCERS = ("ref.new", "ref.empty", "ref.view")
 _ACCESSES = ("ref.get", "ref.set", "ref.swap", "ref.addupdate", "ref.freeze")
-
-
-def _strings(values: list[str]) -> ir.ArrayAttr:
-  return ir.ArrayAttr.get([ir.StringAttr.get(v) for v in values])
 
 
 @dataclasses.dataclass
@@ -76,28 +72,24 @@ func.func @f(%a: !ref.ref<tensor<8xf32>>, %v: tensor<4xf32>)
 """
 
   def run(self, module: ir.Operation) -> None:
-    with module.context:
-      self._annotate(module)
-
-  def _annotate(self, module: ir.Operation) -> None:
     aa = AliasAnalysis(module)
     for name, info in aa.functions.items():
       fop = info.op
       arg_roots = []
       for i, t in enumerate(info.arg_types):
         if is_ref_type(t):
-          arg_roots.append(_strings(aa.format_windows(aa.param_windows(name, i))))
+          arg_roots.append(string_array(aa.format_windows(aa.param_windows(name, i))))
         else:
-          arg_roots.append(_strings([]))
+          arg_roots.append(string_array([]))
       fop.attributes["__arg_roots__"] = ir.ArrayAttr.get(arg_roots)
       accesses = []
       for op in info.ops:
         if op.name in _PRODUCERS:
-          op.attributes["__roots__"] = _strings(
+          op.attributes["__roots__"] = string_array(
               aa.format_windows(aa.windows(op.results[0])))
         elif op.name in _ACCESSES:
           op.attributes["__access__"] = ir.StringAttr.get(f"a{len(accesses)}")
-          op.attributes["__roots__"] = _strings(aa.format_windows(aa.footprint(op)))
+          op.attributes["__roots__"] = string_array(aa.format_windows(aa.footprint(op)))
           accesses.append(op)
       for i, a in enumerate(accesses):
         must, may = [], []
@@ -110,9 +102,9 @@ func.func @f(%a: !ref.ref<tensor<8xf32>>, %v: tensor<4xf32>)
           elif res is AliasResult.MAY:
             may.append(f"a{j}")
         if must:
-          a.attributes["__must_alias__"] = _strings(must)
+          a.attributes["__must_alias__"] = string_array(must)
         if may:
-          a.attributes["__may_alias__"] = _strings(may)
+          a.attributes["__may_alias__"] = string_array(may)
 
 
 PASS = RefAliasAnalysis

@@ -130,7 +130,7 @@ func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasin
       todo.append((info, donated))
     # Every check passed: only now change the IR.
     for info, donated in todo:
-      with module.context, info.op.location:
+      with info.op.location:
         _donate(info.op, info.ref_args, donated)
 
 

@@ -12,15 +12,11 @@ from jaxlib.mlir import ir
 
 from refhlo.compiler.analysis.alias import Root
 from refhlo.compiler.analysis.effects import Effect, analyze_effects
-from refhlo.compiler.passes import Pass
-
-
-def _strings(values: list[str]) -> ir.ArrayAttr:
-  return ir.ArrayAttr.get([ir.StringAttr.get(v) for v in values])
+from refhlo.compiler.passes import Pass, string_array
 
 
 def _format(effects: dict[Root, Effect]) -> ir.ArrayAttr:
-  return _strings([f"{r.label}: {e.format()}"
+  return string_array([f"{r.label}: {e.format()}"
                    for r, e in sorted(effects.items()) if e])
 
 
@@ -68,14 +64,10 @@ func.func @f(%a: !ref.ref<tensor<4xf32>>, %b: !ref.ref<tensor<4xf32>>, %v: tenso
 """
 
   def run(self, module: ir.Operation) -> None:
-    with module.context:
-      self._annotate(module)
-
-  def _annotate(self, module: ir.Operation) -> None:
     me = analyze_effects(module)
     for name, info in me.alias.functions.items():
       fop = info.op
-      fop.attributes["__arg_effects__"] = _strings(
+      fop.attributes["__arg_effects__"] = string_array(
           [e.format() for e in me.function_arg_effects(name)])
       if not info.has_body:
         continue

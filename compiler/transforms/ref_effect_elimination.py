@@ -154,7 +154,7 @@ func.func @main(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
 """
 
   def run(self, module: ir.Operation) -> None:
-    with module.context, ir.Location.unknown():
+    with ir.Location.unknown():
       self._run(module)
 
   def _run(self, module: ir.Operation) -> None:
