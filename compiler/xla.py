@@ -38,38 +38,46 @@ from jaxlib.mlir import ir
 OptionValue = bool | int | float | str
 
 PLATFORM_OPTIONS: Mapping[str, Mapping[str, OptionValue]] = {
-    # XLA:CPU's copy insertion, by default, keeps a whole-buffer copy of a
-    # donated buffer that is read (dynamic_slice, gather) before it is
-    # updated in place (dynamic_update_slice, scatter): the swap pattern
-    # `old = ref[i]; ref[i] = new`. With region-based live-range analysis it
-    # sees that the read is scheduled before the update and drops the copy.
-    # Measured on jax 0.10.2 (docs/inplace.md): no other emission form needs
-    # it, and it does not change results (test_inplace.py checks both).
+    # Why it is here: XLA:CPU's default copy insertion keeps two whole-buffer
+    # copies of a donated buffer that is read (dynamic_slice, gather, a
+    # reduction) and then updated in place in the same computation, the swap
+    # `old = ref[i]; ref[i] = new`: the read and the in-place update are
+    # unordered in its dependency ordering, so it assumes they interfere. With
+    # region analysis copy removal instead *forces* the order (read first) with
+    # a control edge and drops the copies.
+    #
+    # Why it is safe only without loops: XLA:CPU's SmallWhileLoopHoistingPass,
+    # which runs right after copy insertion, turns every small
+    # `while` (< 1 KiB touched per iteration) into a call and drops the
+    # while's control edges, so a loop that reads the buffer may then run
+    # *after* the write it was ordered before (wrong results; the canary
+    # tests `test_xla_region_analysis_loop_read` in test_differential.py).
+    # No other pass between copy insertion and scheduling drops control edges,
+    # and straight-line code and case/if were correct in every experiment.
+    # So `compile_module` enables it only for modules without any
+    # `stablehlo.while` (`region_analysis_is_safe`); the targeted campaign is
+    # `tools/fuzz.py --kind ref --no-loops --force-region-analysis`
+    # (docs/inplace.md has the counts).
     "cpu": {"xla_cpu_copy_insertion_use_region_analysis": True},
-    # XLA:GPU has the same switch for the same pass (gpu_compiler.cc). The
-    # option name is known to this XLA; its effect is not measured here (no
-    # GPU on the development machine).
-    "gpu": {"xla_gpu_copy_insertion_use_region_analysis": True},
-    # XLA:TPU: region analysis is on by default there
-    # (`xla_tpu_copy_insertion_use_region_analysis_limit`); nothing to add.
+    # XLA:GPU has the same switch for the same copy-removal code (default off)
+    # and no small-while hoisting, but refhlo has never run a differential
+    # campaign on a GPU: not a tool until one passes. GPU runs XLA's defaults
+    # (a read-then-write is copied, as under jax.jit).
+    "gpu": {},
+    # XLA:TPU: its compiler is not open source; XLA's defaults.
     "tpu": {},
 }
 """XLA debug options added to every compile, per platform. The one place where
-refhlo tunes XLA; `compile_module(..., default_options=False)` leaves them out."""
+refhlo tunes XLA; `compile_module(..., default_options=False)` leaves them out.
+Each entry says why it is there and why it is safe for what refhlo emits."""
 
 REGION_ANALYSIS_OPTIONS = frozenset({
     "xla_cpu_copy_insertion_use_region_analysis",
     "xla_gpu_copy_insertion_use_region_analysis",
 })
-"""Defaults that `compile_module` leaves out of modules with nested loops.
-
-Region analysis miscompiles on XLA:CPU (jax 0.10.2): an inner while whose body
-writes a value of the outer loop's carry into its own carried buffer sees the
-*next* outer iteration's value (found by test_differential.py, minimal case in
-`test_xla_nested_while_capture`). Every miscompile found (10 seeds in about
-3,300 random programs) had a while nested in a while, so refhlo enables the
-option only for modules without one: correct results first; a swap inside
-nested loops may then be copied, and `copy_report()` says so."""
+"""Defaults that `compile_module` leaves out of modules with a loop
+(`region_analysis_is_safe`): XLA:CPU miscompiles a loop that reads a buffer
+followed by an in-place write of it (see `PLATFORM_OPTIONS`)."""
 
 _PLATFORM_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
 
@@ -134,6 +142,7 @@ class Compiled:
   aliases: Mapping[int, int]       # argument -> aliased result
   xla_options: Mapping[str, OptionValue]
   num_args: int
+  notes: tuple[str, ...] = ()      # why an in-place option was left out
 
   @property
   def platform(self) -> str:
@@ -175,8 +184,10 @@ class Compiled:
     return [c for c in parse_copies(self.hlo_text()) if c.size_bytes >= min_bytes]
 
   def copy_report(self, min_bytes: int = 0) -> str:
-    """One line per copy of at least `min_bytes`; empty when there is none."""
-    return "\n".join(c.describe() for c in self.copies(min_bytes))
+    """One line per copy of at least `min_bytes`, each followed by the notes
+    saying why an in-place option was off; empty when there is no copy."""
+    why = "".join(f"; {n}" for n in self.notes)
+    return "\n".join(c.describe() + why for c in self.copies(min_bytes))
 
 
 # ---------------------------------------------------------------------------
@@ -288,42 +299,24 @@ def compile_options(platform: str,
   return merged
 
 
-def has_nested_loops(module_op: ir.Operation) -> bool:
-  """True if a `stablehlo.while` runs inside another one (directly, or in a
-  function called, transitively, from a loop body or condition)."""
-  funcs: dict[str, ir.Operation] = {}
-  for op in module_op.regions[0].blocks[0].operations:
-    if op.operation.name == "func.func":
-      funcs[ir.StringAttr(op.attributes["sym_name"]).value] = op.operation
+def first_loop(module_op: ir.Operation) -> ir.Operation | None:
+  """The first `stablehlo.while` anywhere in the module, or None."""
+  found: list[ir.Operation] = []
 
-  def contains_loop(root: ir.Operation, seen: set[str]) -> bool:
-    found = False
-
-    def visit(op: ir.Operation) -> ir.WalkResult:
-      nonlocal found
-      if op.name == "stablehlo.while" and op != root:
-        found = True
-      elif op.name == "func.call":
-        callee = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
-        if callee in funcs and callee not in seen:
-          seen.add(callee)
-          found = found or contains_loop(funcs[callee], seen)
-      return ir.WalkResult.INTERRUPT if found else ir.WalkResult.ADVANCE
-
-    root.walk(visit)
-    return found
-
-  nested = False
-
-  def check(op: ir.Operation) -> ir.WalkResult:
-    nonlocal nested
-    if op.name == "stablehlo.while" and contains_loop(op, set()):
-      nested = True
+  def visit(op: ir.Operation) -> ir.WalkResult:
+    if op.name == "stablehlo.while":
+      found.append(op)
       return ir.WalkResult.INTERRUPT
     return ir.WalkResult.ADVANCE
 
-  module_op.walk(check)
-  return nested
+  module_op.walk(visit)
+  return found[0] if found else None
+
+
+def region_analysis_is_safe(module_op: ir.Operation) -> bool:
+  """Whether XLA's region-based copy removal is safe for the module: it has no
+  `stablehlo.while` at any depth, in any function (see `PLATFORM_OPTIONS`)."""
+  return first_loop(module_op) is None
 
 
 def compile_module(module: ir.Module | ir.Operation | str, *,
@@ -337,8 +330,9 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
   `backend`: an XLA client or a platform name; JAX's default when None.
   `options`: XLA debug options (`xla_...` names) on top of
   `PLATFORM_OPTIONS` for the backend's platform; `default_options=False`
-  leaves refhlo's defaults out, and modules with nested loops never get the
-  `REGION_ANALYSIS_OPTIONS` defaults (an XLA miscompile, see there).
+  leaves refhlo's defaults out, and modules with a loop never get the
+  `REGION_ANALYSIS_OPTIONS` defaults (an XLA miscompile, see there); an
+  explicit `options=` entry is always used as given.
   `device`: defaults to the backend's first
   local device. `host_callbacks`: the Python callbacks a JAX lowering
   registered (`jax.debug.print`), passed on to XLA. Raises `XlaCompileError`
@@ -358,9 +352,18 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
 
   xla_opts = compile_options(client.platform, options,
                              default_options=default_options)
-  if default_options and has_nested_loops(module_op):
-    for name in REGION_ANALYSIS_OPTIONS - set(options or {}):
-      xla_opts.pop(name, None)
+  notes: list[str] = []
+  if default_options and any(n in xla_opts for n in REGION_ANALYSIS_OPTIONS - set(options or {})):
+    loop = first_loop(module_op)
+    if loop is not None:
+      for name in REGION_ANALYSIS_OPTIONS - set(options or {}):
+        xla_opts.pop(name, None)
+      where = _loc_prefix(loop.location).rstrip(": ")
+      notes.append(
+          "region-based copy removal was off: the program has a loop"
+          + (f" (at {where})" if where else "")
+          + ", and XLA:CPU miscompiles loops with it (docs/inplace.md), so a ref "
+          "read and then written in place is copied")
   copts = jbackend.get_compile_options(
       num_replicas=1, num_partitions=1,
       env_options_overrides=dict(xla_opts), backend=client)
@@ -383,7 +386,7 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
     raise XlaCompileError(f"error: XLA could not compile the module: {e}") from None
   return Compiled(executable=executable, backend=client, device=dev,
                   donated=donated, aliases=aliases, xla_options=xla_opts,
-                  num_args=num_args)
+                  num_args=num_args, notes=tuple(notes))
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ _PASS_MODULES: dict[str, str] = {
     "ref-check-lowered": "ref_check_lowered",
     "ref-effect-analysis": "ref_effect_analysis",
     "ref-effect-elimination": "ref_effect_elimination",
+    "ref-prepare-for-xla": "ref_prepare_for_xla",
     "ref-sparse-updates": "ref_sparse_updates",
     "ref-to-stablehlo": "ref_to_stablehlo",
     "ref-verify": "ref_verify",

@@ -10,18 +10,19 @@ become dead SSA values that canonicalize/DCE remove. Control flow:
   values (extra operands, results and block arguments); roots only read are
   captured as values from above. Writing a ref in the condition is an error.
 - `stablehlo.case` / `stablehlo.if`: roots written in any branch become extra
-  results of every branch; then, so that XLA updates them in place
-  (docs/inplace.md, rule 3): a single writing branch is moved last; writes of
-  one window per branch are hoisted after the op (the branches return offsets
-  and window); other writing branches become 0/1-trip `stablehlo.while` loops
-  (not inside loops).
+  results of every branch, marked with `refhlo.ref_results` (each
+  result's position and the branches that change it) for
+  `ref-prepare-for-xla`, which puts them in the forms XLA
+  updates in place.
 - `func.call`: each ref parameter of a private callee becomes a tensor
   parameter (its current value) and each written one an extra trailing result
   (its final value), in parameter order. Calls whose ref operands alias (the
   same root passed twice, a view and its parent) are inlined first, so that
   their semantics stay sequential. Recursion through functions that take refs
-  is an error at the call. A view's window passed to a callee that writes it
-  goes through an `optimization_barrier` (an XLA miscompile, see `_barrier`).
+  is an error at the call.
+
+Nothing here is specific to XLA: the forms XLA needs (case/if shaping, a
+barrier against a miscompile) are `ref-prepare-for-xla`'s job.
 
 `ref.empty` starts as zeros of its type (its contents are undefined until
 written, so any value is correct).
@@ -32,14 +33,22 @@ from __future__ import annotations
 import dataclasses
 
 from jaxlib.mlir import ir
-from jaxlib.mlir.dialects import stablehlo
 
+from refhlo.compiler import irutil
 from refhlo.compiler.dialect.indexer import Indexer, IndexerError
 from refhlo.compiler.dialect.types import RefTypeError, is_ref_type, ref_value_type
 from refhlo.compiler.passes import Pass, PassError
 from refhlo.compiler.transforms import _lower_access as la
+from refhlo.compiler.transforms.ref_prepare_for_xla import REF_RESULTS_ATTR
 
 _WRITE_OPS = ("ref.set", "ref.swap", "ref.addupdate")
+_walk_ops = irutil.walk_ops
+_walk_ops_region = irutil.walk_region_ops
+_callee_name = irutil.callee_name
+_attrs = irutil.attrs_of
+_func_name = irutil.func_name
+_is_private = irutil.is_private
+_rebuild = irutil.rebuild
 _BRANCH_OPS = ("stablehlo.case", "stablehlo.if")
 
 
@@ -52,35 +61,6 @@ def _root_of(v: ir.Value) -> ir.Value:
   while not isinstance(v.owner, ir.Block) and v.owner.operation.name == "ref.view":
     v = v.owner.operation.operands[0]
   return v
-
-
-def _walk_ops(op: ir.Operation):
-  """Every op nested inside (not including) `op`, in pre-order."""
-  for region in op.regions:
-    for block in region.blocks:
-      for inner in block.operations:
-        inner = inner.operation
-        yield inner
-        yield from _walk_ops(inner)
-
-
-def _callee_name(call: ir.Operation) -> str:
-  return ir.FlatSymbolRefAttr(call.attributes["callee"]).value
-
-
-def _attrs(op: ir.Operation) -> dict[str, ir.Attribute]:
-  attrs = op.attributes
-  return {(n if isinstance(n, str) else n.name): (attrs[n] if isinstance(n, str) else n.attr)
-          for n in attrs}
-
-
-def _func_name(f: ir.Operation) -> str:
-  return ir.StringAttr(f.attributes["sym_name"]).value
-
-
-def _is_private(f: ir.Operation) -> bool:
-  return ("sym_visibility" in f.attributes
-          and ir.StringAttr(f.attributes["sym_visibility"]).value == "private")
 
 
 def _uses_refs(op: ir.Operation) -> bool:
@@ -100,8 +80,6 @@ class _Module:
   # The `func.call` ops of each function, in walk order (kept current by
   # `_inline_aliased_calls`, so each function is walked once for its calls).
   calls: dict[str, list[ir.Operation]] = dataclasses.field(default_factory=dict)
-  in_loop: set[str] = dataclasses.field(default_factory=set)  # may run in a while
-  has_loop: dict[str, bool] = dataclasses.field(default_factory=dict)  # memo
 
 
 @dataclasses.dataclass
@@ -119,10 +97,9 @@ its next value, `ref.freeze` the final value; views compose with their parents.
 Written refs are threaded through `stablehlo.while` (loop-carried values),
 `stablehlo.case`/`stablehlo.if` (extra results) and calls to private functions
 (extra arguments and results). Calls with aliasing ref operands are inlined.
-Where several branches of a case/if write a ref, each writing one window, the
-branches return the window and its offsets and one dynamic_update_slice after
-the op writes it; otherwise (outside loops) each writing branch becomes a
-while loop running 0 or 1 times, so that XLA updates the buffer in place.
+The results of a case/if that carry ref state are listed in its
+`refhlo.ref_results` attribute; `ref-prepare-for-xla` (which runs next in
+`ref-to-stablehlo`) reshapes such ops into the forms XLA updates in place.
 
 Before:
 
@@ -162,7 +139,6 @@ func.func @main(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
     order = _call_order(mod)
     _inline_aliased_calls(mod, order)
     _summarize(mod, order)
-    mod.in_loop = _in_loop_funcs(mod)
     for name in order:
       f = mod.funcs[name]
       if _uses_refs(f) or any(is_ref_type(t) for t in _arg_types(f)):
@@ -337,22 +313,6 @@ def _update_attr_arrays(f: ir.Operation, ref_params: list[int],
     if len(old) < num_results:
       empty = ir.DictAttr.get({})
       attrs["res_attrs"] = ir.ArrayAttr.get(old + [empty] * (num_results - len(old)))
-
-
-def _barrier(value: ir.Value) -> ir.Value:
-  """`stablehlo.optimization_barrier` of a view's window passed to a callee
-  that writes it.
-
-  Works around an XLA miscompile (jax 0.10.2, also hit by plain `jax.jit`):
-  in `dynamic_slice` -> single-index `scatter` that drops out-of-bounds
-  updates -> `dynamic_update_slice` back, XLA's simplifier folds the scatter
-  into the outer slice/update and keeps, for a dropped update, an element read
-  from the wrong column (minimal case: `test_xla_window_scatter_fold` in
-  test/python/test_differential.py). The barrier stops the fold; it costs no
-  copy of the root buffer, whose update stays in place.
-  """
-  return ir.Operation.create("stablehlo.optimization_barrier",
-                             results=[value.type], operands=[value]).result
 
 
 class _Rewriter:
@@ -534,8 +494,6 @@ class _Rewriter:
         value = la.read(env[lens.root], la.whole(lens))
         if i < len(written) and written[i]:
           back.append(lens)
-          if not all(lens.is_direct(r) for r in range(len(lens.root_shape))):
-            value = _barrier(value)
         ref_values.append(value)
       else:
         operands.append(v)
@@ -579,41 +537,23 @@ class _Rewriter:
     written = [r for r in _written_roots(op, self.mod) if r in env]
     for region in op.regions:
       self._block(region.blocks[0], dict(env), extra_results=written)
+    if not written:
+      return
     n = len(op.results)
-    cur = [env[r] for r in written]
-    rets = [_terminator_of(region) for region in op.regions]
-    # vals[j][k]: the value of root `written[j]` at the end of branch k.
-    vals = [[ret.operands[n + j] for ret in rets] for j in range(len(written))]
-    plan = _plan_branches(vals, cur, [ret.block for ret in rets])
-    if plan.loops and not self._loops_allowed(op, plan.writers):
-      plan = _BranchPlan((), plan.writers)  # the case form: copies
-    if plan.loops:
-      new_vals = _branches_as_loops(op, n, cur, vals)
-    else:
-      new_vals = _branches_hoisted(op, n, cur, vals, plan)
-    for r, v in zip(written, new_vals):
-      env[r] = v
-
-  def _loops_allowed(self, op: ir.Operation, writers: list[int]) -> bool:
-    """Whether the branches of `op` may become while loops without nesting a
-    loop in a loop (which turns XLA's region analysis off for the module)."""
-    if (_func_name(self.func) in self.mod.in_loop
-        or not all(_zeroable(r.type) for r in op.results)):
-      return False
-    p = op.parent
-    while p is not None and p.name != "func.func":
-      if p.name == "stablehlo.while":
-        return False
-      p = p.parent
-    return not any(_contains_loop(op.regions[k], self.mod) for k in writers)
-
-
-def _walk_ops_region(region: ir.Region):
-  for block in region.blocks:
-    for op in block.operations:
-      op = op.operation
-      yield op
-      yield from _walk_ops(op)
+    rets = [irutil.terminator_of(region) for region in op.regions]
+    new = _rebuild(op, list(op.operands),
+                   [r.type for r in op.results] + [env[r].type for r in written])
+    # Which results carry ref state, and which branches change each: what
+    # ref-prepare-for-xla needs to reshape the op for XLA.
+    marks = []
+    for k, r in enumerate(written):
+      changed = [b for b, ret in enumerate(rets) if ret.operands[n + k] != env[r]]
+      if changed:
+        marks.append(ir.DenseI64ArrayAttr.get([n + k] + changed))
+    if marks:
+      new.attributes[REF_RESULTS_ATTR] = ir.ArrayAttr.get(marks)
+    for k, r in enumerate(written):
+      env[r] = new.results[n + k]
 
 
 def _written_roots_of_call(call: ir.Operation, mod: _Module) -> list[ir.Value]:
@@ -622,328 +562,3 @@ def _written_roots_of_call(call: ir.Operation, mod: _Module) -> list[ir.Value]:
   w = mod.written.get(_callee_name(call), [])
   return [_root_of(v) for i, v in enumerate(call.operands)
           if is_ref_type(v.type) and i < len(w) and w[i]]
-
-
-def _permuted_index(name: str, index: ir.Value, k: int, last: int) -> ir.Value:
-  """The selector of a case/if whose branches `k` and `last` were swapped."""
-  if name == "stablehlo.if":  # two branches: negate the predicate
-    return stablehlo.NotOp(index).result
-  t = index.type
-  elt = ir.RankedTensorType(t).element_type
-
-  def c(v: int) -> ir.Value:
-    return la.int_const(v, elt)
-
-  # Out-of-range indices select the last branch: normalise first.
-  in_range = stablehlo.AndOp(la.compare(index, c(0), "GE"),
-                             la.compare(index, c(last + 1), "LT")).result
-  e = stablehlo.SelectOp(in_range, index, c(last)).result
-  was_last = stablehlo.SelectOp(la.compare(e, c(last), "EQ"), c(k), e).result
-  return stablehlo.SelectOp(la.compare(e, c(k), "EQ"), c(last), was_last).result
-
-
-def _rebuild(op: ir.Operation, operands: list[ir.Value], results: list[ir.Type],
-             order: list[int] | None = None) -> ir.Operation:
-  """A copy of `op` with new operands/results, its regions' ops moved over
-  (new region i takes old region order[i])."""
-  with ir.InsertionPoint(op), op.location:
-    new = ir.Operation.create(op.name, results=results, operands=operands,
-                              attributes=_attrs(op),
-                              regions=len(op.regions))
-  order = order if order is not None else list(range(len(op.regions)))
-  for old_r, new_r in zip([op.regions[i] for i in order], new.regions):
-    for old_b in old_r.blocks:
-      args = list(old_b.arguments)
-      nb = ir.Block.create_at_start(new_r, [a.type for a in args],
-                                    [a.location for a in args])
-      for a, na in zip(args, nb.arguments):
-        a.replace_all_uses_with(na)
-      for inner in list(old_b.operations):
-        nb.append(inner.operation)
-  for old, nv in zip(op.results, new.results):
-    old.replace_all_uses_with(nv)
-  op.erase()
-  return new
-
-
-# -- case / if with writing branches (docs/inplace.md, rule 3) -----------------------
-#
-# XLA:CPU updates a buffer returned by a case/if in place only when the last
-# branch is the one that modifies it; any other modifying branch costs a
-# whole-buffer copy. After the branches are lowered (each returning the final
-# value of every root written in the case), one of three forms is chosen:
-#
-# - hoisted: a root written by several branches, each with one
-#   dynamic_update_slice of the captured value and one window shape: the
-#   branches return (offsets, window) instead (a non-writing branch the window
-#   at offset 0, unchanged) and one dynamic_update_slice after the op writes it;
-# - the single branch that modifies the roots still returned whole is moved
-#   last (the index is remapped);
-# - loops: if two or more branches still modify returned roots, each such
-#   branch becomes a `stablehlo.while` running 0 or 1 times (loop-carried
-#   buffers are updated in place), after a case that runs the other branches
-#   (the writers' slots return zeros). Not used where it would nest a loop in
-#   a loop (XLA's region analysis is then turned off for the whole module,
-#   `compiler/xla.py`); the case then keeps its copies.
-
-
-@dataclasses.dataclass(frozen=True)
-class _Hoist:
-  """A root whose writes are hoisted out of the branches."""
-  j: int                                      # position among the written roots
-  updates: tuple[ir.Operation | None, ...]    # per branch: its update (None: none)
-  window: ir.RankedTensorType
-  offset_type: ir.Type                        # element type of the offsets
-
-
-@dataclasses.dataclass(frozen=True)
-class _BranchPlan:
-  hoisted: tuple[_Hoist, ...]
-  writers: list[int]   # branches modifying a root returned whole
-  loops: bool = False  # one 0/1-trip while loop per writer
-
-
-def _terminator_of(region: ir.Region) -> ir.Operation:
-  ops = region.blocks[0].operations
-  return ops[len(ops) - 1].operation
-
-
-def _hoist_of(j: int, vals: list[ir.Value], cur: ir.Value,
-              block_of: list[ir.Block]) -> _Hoist | None:
-  updates: list[ir.Operation | None] = []
-  window, elts = None, set()
-  for v, block in zip(vals, block_of):
-    if v == cur:
-      updates.append(None)
-      continue
-    if isinstance(v.owner, ir.Block):
-      return None
-    dus = v.owner.operation
-    if (dus.name != "stablehlo.dynamic_update_slice" or dus.operands[0] != cur
-        or dus.block != block or len(list(v.uses)) != 1):
-      return None
-    t = dus.operands[1].type
-    if window is not None and t != window:
-      return None
-    window = t
-    elts.update(str(la.elt_of(o)) for o in list(dus.operands)[2:])
-    updates.append(dus)
-  if window is None:
-    return None
-  if len(elts) == 1:
-    elt = la.elt_of(next(d for d in updates if d is not None).operands[2])
-  elif elts <= {"i32", "i64"}:
-    elt = ir.IntegerType.get_signless(64)  # i32 offsets widen exactly
-  else:
-    return None
-  return _Hoist(j, tuple(updates), ir.RankedTensorType(window), elt)
-
-
-def _plan_branches(vals: list[list[ir.Value]], cur: list[ir.Value],
-                   block_of: list[ir.Block]) -> _BranchPlan:
-  modifies = [[v != c for v in vs] for vs, c in zip(vals, cur)]
-  hoists = {j: _hoist_of(j, vals[j], cur[j], block_of)
-            for j in range(len(vals)) if any(modifies[j])}
-
-  def whole_writers(hoisted: set[int]) -> list[int]:
-    return sorted({k for j, m in enumerate(modifies) if j not in hoisted
-                   for k, w in enumerate(m) if w})
-
-  # Hoist roots with several writers; then, if that is not enough, all.
-  chosen = {j for j, h in hoists.items() if h is not None and sum(modifies[j]) >= 2}
-  writers = whole_writers(chosen)
-  if len(writers) >= 2:
-    chosen = {j for j, h in hoists.items() if h is not None}
-    writers = whole_writers(chosen)
-  if len(writers) >= 2:
-    return _BranchPlan((), whole_writers(set()), loops=True)
-  return _BranchPlan(tuple(hoists[j] for j in sorted(chosen)), writers)
-
-
-def _replace_terminator(ret: ir.Operation, operands: list[ir.Value]) -> None:
-  with ir.InsertionPoint(ret), ret.location:
-    ir.Operation.create(ret.name, results=[], operands=operands,
-                        attributes=_attrs(ret))
-  ret.erase()
-
-
-def _branches_hoisted(op: ir.Operation, n: int, cur: list[ir.Value],
-                      vals: list[list[ir.Value]], plan: _BranchPlan) -> list[ir.Value]:
-  """Rebuilds the lowered case/if `op` in the hoisted form (see above); the
-  new values of the written roots."""
-  hoisted = {h.j for h in plan.hoisted}
-  whole_js = [j for j in range(len(cur)) if j not in hoisted]
-  for k, region in enumerate(op.regions):
-    ret = _terminator_of(region)
-    operands = list(ret.operands)
-    new_ops = operands[:n] + [operands[n + j] for j in whole_js]
-    with ir.InsertionPoint(ret), ret.location:
-      for h in plan.hoisted:
-        dus = h.updates[k]
-        if dus is None:  # the window at offset 0, unchanged
-          offs = [la.int_const(0, h.offset_type)] * len(h.window.shape)
-          window = la._op("stablehlo.dynamic_slice", h.window, [cur[h.j]] + offs,
-                          {"slice_sizes": ir.DenseI64ArrayAttr.get(list(h.window.shape))})
-        else:
-          offs = [la.convert(o, h.offset_type) for o in list(dus.operands)[2:]]
-          window = dus.operands[1]
-        new_ops += offs + [window]
-    _replace_terminator(ret, new_ops)
-    for h in plan.hoisted:
-      if h.updates[k] is not None:
-        h.updates[k].erase()
-  operands, order = list(op.operands), list(range(len(op.regions)))
-  last = len(order) - 1
-  if len(plan.writers) == 1 and plan.writers[0] != last:
-    # Only the last branch's result is updated in place: move the writer there.
-    k = plan.writers[0]
-    order[k], order[last] = last, k
-    with ir.InsertionPoint(op), op.location:
-      operands[0] = _permuted_index(op.name, operands[0], k, last)
-  types = [r.type for r in op.results] + [cur[j].type for j in whole_js]
-  for h in plan.hoisted:
-    types += [la.scalar_type(h.offset_type)] * len(h.window.shape) + [h.window]
-  loc = op.location
-  new = _rebuild(op, operands, types, order)
-  out = list(cur)
-  for pos, j in enumerate(whole_js):
-    out[j] = new.results[n + pos]
-  at = n + len(whole_js)
-  with ir.InsertionPoint.after(new), loc:
-    for h in plan.hoisted:
-      rank = len(h.window.shape)
-      parts = [new.results[at + i] for i in range(rank + 1)]
-      at += rank + 1
-      out[h.j] = la._op("stablehlo.dynamic_update_slice", cur[h.j].type,
-                        [cur[h.j], parts[rank]] + parts[:rank])
-  return out
-
-
-def _branches_as_loops(op: ir.Operation, n: int, cur: list[ir.Value],
-                       vals: list[list[ir.Value]]) -> list[ir.Value]:
-  """Rebuilds the lowered case/if `op` in the loop form (see above); the new
-  values of the written roots."""
-  num = len(op.regions)
-  modified = [[j for j in range(len(cur)) if vals[j][k] != cur[j]] for k in range(num)]
-  writers = [k for k in range(num) if modified[k]]
-  res_types = [r.type for r in op.results]
-  loc = op.location
-  index = op.operands[0]
-  i1 = ir.IntegerType.get_signless(1)
-  with ir.InsertionPoint(op), loc:
-    if op.name == "stablehlo.if":
-      flags = {0: index, 1: stablehlo.NotOp(index).result}
-    else:
-      elt = la.elt_of(index)
-      last = la.int_const(num - 1, elt)
-      in_range = stablehlo.AndOp(la.compare(index, la.int_const(0, elt), "GE"),
-                                 la.compare(index, la.int_const(num, elt), "LT")).result
-      e = stablehlo.SelectOp(in_range, index, last).result
-      flags = {k: la.compare(e, la.int_const(k, elt), "EQ") for k in writers}
-    zeros = [la.zeros(ir.RankedTensorType(t)) for t in res_types]
-  case = _rebuild(op, [index], res_types)
-  for k in range(num):
-    if k not in writers:
-      ret = _terminator_of(case.regions[k])
-      _replace_terminator(ret, list(ret.operands)[:n])
-  results, out, ip, first = list(case.results), list(cur), ir.InsertionPoint.after(case), None
-  for k in writers:
-    block = case.regions[k].blocks[0]
-    ret = _terminator_of(case.regions[k])
-    js = modified[k]
-    types = [ir.RankedTensorType.get([], i1)] + res_types + [cur[j].type for j in js]
-    with ip, loc:
-      w = ir.Operation.create("stablehlo.while", results=types,
-                              operands=[flags[k]] + results + [out[j] for j in js],
-                              regions=2)
-    if first is None:
-      first = w
-    cond = ir.Block.create_at_start(w.regions[0], types, [loc] * len(types))
-    body = ir.Block.create_at_start(w.regions[1], types, [loc] * len(types))
-    with ir.InsertionPoint(cond), loc:
-      ir.Operation.create("stablehlo.return", results=[], operands=[cond.arguments[0]])
-    ops = [o.operation for o in block.operations]
-    for inner in ops[:-1]:
-      body.append(inner)
-    # Inside the loop each root is its carried value, or (not written here)
-    # its value after the previous loops: the same value, as at most one loop
-    # runs, but reading it there keeps the in-place chain intact.
-    for j in range(len(cur)):
-      v = body.arguments[1 + n + js.index(j)] if j in js else out[j]
-      if v != cur[j]:
-        _replace_in(ops, cur[j], v)
-    ret_ops = list(ret.operands)
-    with ir.InsertionPoint(body), ret.location:
-      done = la.int_const(0, i1)
-      ir.Operation.create("stablehlo.return", results=[],
-                          operands=[done] + ret_ops[:n] + [ret_ops[n + j] for j in js])
-    ret_loc = ret.location
-    ret.erase()
-    with ir.InsertionPoint(block), ret_loc:  # the writer's slot in the case
-      ir.Operation.create("stablehlo.return", results=[], operands=zeros)
-    results = list(w.results[1:1 + n])
-    for pos, j in enumerate(js):
-      out[j] = w.results[1 + n + pos]
-    ip = ir.InsertionPoint.after(w)
-  for old, new in zip(case.results, results):
-    old.replace_all_uses_except(new, first)
-  if n == 0 and all(len(r.blocks[0].operations) == 1 for r in case.regions):
-    case.erase()  # nothing left to run
-  return out
-
-
-def _replace_in(ops: list[ir.Operation], old: ir.Value, new: ir.Value) -> None:
-  """Replaces `old` by `new` in `ops` and everything nested in them."""
-
-  def visit(o: ir.Operation) -> ir.WalkResult:
-    o.replace_uses_of_with(old, new)
-    return ir.WalkResult.ADVANCE
-
-  for o in ops:
-    o.walk(visit)
-
-
-def _zeroable(t: ir.Type) -> bool:
-  if not isinstance(t, ir.RankedTensorType):
-    return False
-  elt = ir.RankedTensorType(t).element_type
-  return isinstance(elt, (ir.IntegerType, ir.FloatType))
-
-
-def _contains_loop(where: ir.Region | ir.Operation, mod: _Module) -> bool:
-  """Whether a while runs inside `where` (directly or through calls)."""
-  ops = _walk_ops_region(where) if isinstance(where, ir.Region) else _walk_ops(where)
-  for inner in ops:
-    if inner.name == "stablehlo.while":
-      return True
-    if inner.name == "func.call":
-      callee = _callee_name(inner)
-      if callee not in mod.has_loop:
-        mod.has_loop[callee] = False  # cut cycles
-        f = mod.funcs.get(callee)
-        mod.has_loop[callee] = f is not None and _contains_loop(f, mod)
-      if mod.has_loop[callee]:
-        return True
-  return False
-
-
-def _in_loop_funcs(mod: _Module) -> set[str]:
-  """Functions that may run inside a while loop (called from a loop body or
-  condition, directly or transitively)."""
-  out: set[str] = set()
-  todo: list[str] = []
-  for name, calls in mod.calls.items():
-    for call in calls:
-      p = call.parent
-      while p is not None and p.name != "func.func":
-        if p.name == "stablehlo.while":
-          todo.append(_callee_name(call))
-          break
-        p = p.parent
-  while todo:
-    name = todo.pop()
-    if name in out or name not in mod.funcs:
-      continue
-    out.add(name)
-    todo += [_callee_name(c) for c in mod.calls.get(name, [])]
-  return out

@@ -15,7 +15,8 @@ PASS = PassPipeline(
     DESCRIPTION="""\
 Runs `ref-verify`, `ref-sparse-updates` (dense gradient updates of a ref
 become indexed in-place updates), `ref-buffer-donation`,
-`ref-effect-elimination`, `canonicalize`, `cse` and `ref-check-lowered`.
+`ref-effect-elimination`, `ref-prepare-for-xla` (the forms XLA updates in
+place), `canonicalize`, `cse` and `ref-check-lowered`.
 Before:
 
 ```mlir
@@ -42,5 +43,5 @@ func.func @main(%buf: tensor<8x4xf32> {tf.aliasing_output = 1 : i32}, %i: tensor
 ```
 """,
     ELEMENTS=("ref-verify", "ref-sparse-updates", "ref-buffer-donation", "ref-effect-elimination",
-              "canonicalize", "cse", "ref-check-lowered"),
+              "ref-prepare-for-xla", "canonicalize", "cse", "ref-check-lowered"),
 )

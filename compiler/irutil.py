@@ -1,0 +1,140 @@
+"""IR helpers shared by the transforms: walking, symbols, rebuilding ops.
+
+Small, dependency-free functions over jaxlib's MLIR bindings. Passes import
+from here rather than keeping private copies, so that a fix (or a faster walk)
+lands everywhere at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from jaxlib.mlir import ir
+
+
+def walk_ops(op: ir.Operation) -> Iterator[ir.Operation]:
+  """Every op nested inside (not including) `op`, in pre-order."""
+  for region in op.regions:
+    yield from walk_region_ops(region)
+
+
+def walk_region_ops(region: ir.Region) -> Iterator[ir.Operation]:
+  """Every op inside `region`, in pre-order."""
+  for block in region.blocks:
+    for inner in block.operations:
+      inner = inner.operation
+      yield inner
+      yield from walk_ops(inner)
+
+
+def attrs_of(op: ir.Operation) -> dict[str, ir.Attribute]:
+  """The op's attributes as a plain dict (to re-create it)."""
+  attrs = op.attributes
+  return {(n if isinstance(n, str) else n.name): (attrs[n] if isinstance(n, str) else n.attr)
+          for n in attrs}
+
+
+def func_name(f: ir.Operation) -> str:
+  return ir.StringAttr(f.attributes["sym_name"]).value
+
+
+def callee_name(call: ir.Operation) -> str:
+  return ir.FlatSymbolRefAttr(call.attributes["callee"]).value
+
+
+def is_private(f: ir.Operation) -> bool:
+  return ("sym_visibility" in f.attributes
+          and ir.StringAttr(f.attributes["sym_visibility"]).value == "private")
+
+
+def module_funcs(module: ir.Operation) -> dict[str, ir.Operation]:
+  """The `func.func` ops of a module, by name (functions are not nested in
+  functions, so bodies are not walked)."""
+  funcs: dict[str, ir.Operation] = {}
+  stack = [module]
+  while stack:
+    for region in stack.pop().regions:
+      for block in region.blocks:
+        for op in block.operations:
+          op = op.operation
+          if op.name == "func.func":
+            funcs[func_name(op)] = op
+          elif len(op.regions):
+            stack.append(op)
+  return funcs
+
+
+def terminator_of(region: ir.Region) -> ir.Operation:
+  """The terminator of a single-block region."""
+  ops = region.blocks[0].operations
+  return ops[len(ops) - 1].operation
+
+
+def replace_terminator(ret: ir.Operation, operands: list[ir.Value]) -> ir.Operation:
+  """Re-creates terminator `ret` with new operands; returns the new one."""
+  with ir.InsertionPoint(ret), ret.location:
+    new = ir.Operation.create(ret.name, results=[], operands=operands,
+                              attributes=attrs_of(ret))
+  ret.erase()
+  return new
+
+
+def replace_in(ops: list[ir.Operation], old: ir.Value, new: ir.Value) -> None:
+  """Replaces `old` by `new` in `ops` and everything nested in them."""
+
+  def visit(o: ir.Operation) -> ir.WalkResult:
+    o.replace_uses_of_with(old, new)
+    return ir.WalkResult.ADVANCE
+
+  for o in ops:
+    o.walk(visit)
+
+
+def rebuild(op: ir.Operation, operands: list[ir.Value], results: list[ir.Type],
+            order: list[int] | None = None) -> ir.Operation:
+  """A copy of `op` with new operands/results, its regions' ops moved over
+  (new region i takes old region order[i]); uses of the old results are
+  replaced by the new ones (pairwise, as far as both go) and `op` is erased."""
+  with ir.InsertionPoint(op), op.location:
+    new = ir.Operation.create(op.name, results=results, operands=operands,
+                              attributes=attrs_of(op),
+                              regions=len(op.regions))
+  order = order if order is not None else list(range(len(op.regions)))
+  for old_r, new_r in zip([op.regions[i] for i in order], new.regions):
+    for old_b in old_r.blocks:
+      args = list(old_b.arguments)
+      nb = ir.Block.create_at_start(new_r, [a.type for a in args],
+                                    [a.location for a in args])
+      for a, na in zip(args, nb.arguments):
+        a.replace_all_uses_with(na)
+      for inner in list(old_b.operations):
+        nb.append(inner.operation)
+  for old, nv in zip(op.results, new.results):
+    old.replace_all_uses_with(nv)
+  op.erase()
+  return new
+
+
+def enclosing(op: ir.Operation, names: tuple[str, ...]) -> ir.Operation | None:
+  """The closest ancestor of `op` (below its `func.func`) named in `names`."""
+  p = op.parent
+  while p is not None and p.name != "func.func":
+    if p.name in names:
+      return p
+    p = p.parent
+  return None
+
+
+def defined_inside(v: ir.Value, op: ir.Operation) -> bool:
+  """Whether `v` is defined in one of `op`'s regions (at any depth)."""
+  owner = v.owner
+  p = (owner.owner if isinstance(owner, ir.Block) else owner).operation
+  op = op.operation
+  while p is not None:
+    p = p.operation
+    if p == op:
+      return True
+    if p.name == "func.func":
+      return False
+    p = p.parent
+  return False

@@ -1,0 +1,325 @@
+// RUN: ref-opt %s --ref-effect-elimination --ref-prepare-for-xla --split-input-file | FileCheck %s
+
+// ref-prepare-for-xla: the forms XLA updates in place (docs/inplace.md). Each
+// case runs effect elimination first, which marks the case/if results that
+// carry ref state; this pass reshapes them.
+
+// A case whose only writing branch is not last: it is swapped with the last
+// branch and the index remapped (out-of-range indices select the last branch,
+// so the index is normalised first).
+
+// CHECK-LABEL: func.func @case_writer_moved_last
+// CHECK-SAME: (%[[A:.*]]: tensor<f32>, %[[K:.*]]: tensor<i32>, %[[V:.*]]: tensor<f32>)
+// CHECK: %[[E:.*]] = stablehlo.select %{{.*}}, %[[K]], %{{.*}}
+// CHECK: %[[L:.*]] = stablehlo.select %{{.*}}, %{{.*}}, %[[E]]
+// CHECK: %[[IDX:.*]] = stablehlo.select %{{.*}}, %{{.*}}, %[[L]]
+// CHECK: %[[C:.*]] = "stablehlo.case"(%[[IDX]]) ({
+// CHECK: stablehlo.return %[[A]] : tensor<f32>
+// CHECK: }, {
+// CHECK: stablehlo.return %[[A]] : tensor<f32>
+// CHECK: }, {
+// CHECK: stablehlo.return %[[V]] : tensor<f32>
+// CHECK: }) : (tensor<i32>) -> tensor<f32>
+// CHECK: return %[[C]]
+func.func @case_writer_moved_last(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
+  %r = "ref.new"(%a) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  "stablehlo.case"(%k) ({
+    "ref.set"(%r, %v) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+    stablehlo.return
+  }, {
+    stablehlo.return
+  }, {
+    stablehlo.return
+  }) : (tensor<i32>) -> ()
+  %f = "ref.freeze"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  return %f : tensor<f32>
+}
+
+// -----
+
+// func.call: the callee's ref parameters become trailing tensor parameters and
+// each written one an extra trailing result; the caller passes current values
+// (a view's window) and writes the results back.
+
+// CHECK-LABEL: func.func private @bump
+// CHECK-SAME: (%[[S:.*]]: tensor<f32>, %[[X:.*]]: tensor<2xf32>, %[[Y:.*]]: tensor<2xf32>) -> (tensor<f32>, tensor<2xf32>)
+// CHECK: %[[N:.*]] = stablehlo.add %[[X]], %[[Y]]
+// CHECK: return %[[S]], %[[N]] : tensor<f32>, tensor<2xf32>
+func.func private @bump(%x: !ref.ref<tensor<2xf32>>, %y: !ref.ref<tensor<2xf32>>, %s: tensor<f32>) -> tensor<f32> {
+  %v = "ref.get"(%y) : (!ref.ref<tensor<2xf32>>) -> tensor<2xf32>
+  "ref.addupdate"(%x, %v) : (!ref.ref<tensor<2xf32>>, tensor<2xf32>) -> ()
+  return %s : tensor<f32>
+}
+
+// CHECK-LABEL: func.func @caller
+// CHECK-SAME: (%[[A:.*]]: tensor<4xf32>, %[[B:.*]]: tensor<2xf32>, %[[S:.*]]: tensor<f32>)
+// CHECK: %[[SL:.*]] = stablehlo.slice %[[A]] [2:4]
+// CHECK: %[[WIN:.*]] = stablehlo.optimization_barrier %[[SL]]
+// CHECK: %[[RES:.*]]:2 = call @bump(%[[S]], %[[WIN]], %[[B]]) : (tensor<f32>, tensor<2xf32>, tensor<2xf32>) -> (tensor<f32>, tensor<2xf32>)
+// CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[A]], %[[RES]]#1, %{{.*}}
+// CHECK: return %[[RES]]#0, %[[NEW]]
+func.func @caller(%a: tensor<4xf32>, %b: tensor<2xf32>, %s: tensor<f32>) -> (tensor<f32>, tensor<4xf32>) {
+  %ra = "ref.new"(%a) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+  %rb = "ref.new"(%b) : (tensor<2xf32>) -> !ref.ref<tensor<2xf32>>
+  %v = "ref.view"(%ra) {static_offsets = array<i64: 2>, static_sizes = array<i64: 2>} : (!ref.ref<tensor<4xf32>>) -> !ref.ref<tensor<2xf32>>
+  %t = func.call @bump(%v, %rb, %s) : (!ref.ref<tensor<2xf32>>, !ref.ref<tensor<2xf32>>, tensor<f32>) -> tensor<f32>
+  %f = "ref.freeze"(%ra) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  return %t, %f : tensor<f32>, tensor<4xf32>
+}
+
+// -----
+
+// Argument and result attributes of a callee stay in step with its new
+// signature: a ref parameter's attributes move with the tensor that replaces
+// it, and each added result gets an empty dictionary.
+// CHECK-LABEL: func.func private @attrs
+// CHECK-SAME: (%{{.*}}: tensor<i32> {jax.token = true}, %{{.*}}: tensor<f32> {test.ref_param})
+// CHECK-SAME: -> (tensor<i32> {jax.token = true}, tensor<f32>)
+func.func private @attrs(%r: !ref.ref<tensor<f32>> {test.ref_param}, %t: tensor<i32> {jax.token = true}) -> (tensor<i32> {jax.token = true}) {
+  %v = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  %w = stablehlo.add %v, %v : tensor<f32>
+  "ref.set"(%r, %w) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+  return %t : tensor<i32>
+}
+func.func private @caller(%x: tensor<f32>, %t: tensor<i32>) -> tensor<f32> {
+  %r = "ref.new"(%x) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  %t2 = func.call @attrs(%r, %t) : (!ref.ref<tensor<f32>>, tensor<i32>) -> tensor<i32>
+  %y = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  return %y : tensor<f32>
+}
+
+// -----
+
+// Several branches write one row each (one a swap): the writes are hoisted.
+// The branches return the row and its offsets (a branch that writes nothing
+// returns the row at offset 0, unchanged) and one dynamic_update_slice after
+// the case writes it, so XLA updates the buffer in place.
+
+// CHECK-LABEL: func.func @case_writes_hoisted
+// CHECK-SAME: (%[[A:.*]]: tensor<8x4xf32>, %[[K:.*]]: tensor<i32>, %[[I:.*]]: tensor<i32>, %[[V:.*]]: tensor<4xf32>)
+// CHECK: %[[C:.*]]:4 = "stablehlo.case"(%[[K]]) ({
+// CHECK: %[[OLD:.*]] = stablehlo.dynamic_slice %[[A]], %[[I]]
+// CHECK: %[[OLDV:.*]] = stablehlo.reshape %[[OLD]]
+// CHECK: %[[Z0:.*]] = stablehlo.constant dense<0> : tensor<i32>
+// CHECK: %[[W0:.*]] = stablehlo.reshape %[[V]] : (tensor<4xf32>) -> tensor<1x4xf32>
+// CHECK-NOT: dynamic_update_slice
+// CHECK: stablehlo.return %[[OLDV]], %[[I]], %[[Z0]], %[[W0]] : tensor<4xf32>, tensor<i32>, tensor<i32>, tensor<1x4xf32>
+// CHECK: }, {
+// CHECK: %[[TWO:.*]] = stablehlo.constant dense<2> : tensor<i32>
+// CHECK: %[[Z1:.*]] = stablehlo.constant dense<0> : tensor<i32>
+// CHECK: %[[W1:.*]] = stablehlo.reshape %[[V]]
+// CHECK-NOT: dynamic_update_slice
+// CHECK: stablehlo.return %[[V]], %[[TWO]], %[[Z1]], %[[W1]]
+// CHECK: }, {
+// CHECK: %[[Z2:.*]] = stablehlo.constant dense<0> : tensor<i32>
+// CHECK: %[[KEEP:.*]] = stablehlo.dynamic_slice %[[A]], %[[Z2]], %[[Z2]], sizes = [1, 4]
+// CHECK: stablehlo.return %[[V]], %[[Z2]], %[[Z2]], %[[KEEP]]
+// CHECK: }) : (tensor<i32>) -> (tensor<4xf32>, tensor<i32>, tensor<i32>, tensor<1x4xf32>)
+// CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[A]], %[[C]]#3, %[[C]]#1, %[[C]]#2
+// CHECK: return %[[C]]#0, %[[NEW]]
+func.func @case_writes_hoisted(%a: tensor<8x4xf32>, %k: tensor<i32>, %i: tensor<i32>, %v: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>) {
+  %r = "ref.new"(%a) : (tensor<8x4xf32>) -> !ref.ref<tensor<8x4xf32>>
+  %o = "stablehlo.case"(%k) ({
+    %old = "ref.swap"(%r, %v, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
+    stablehlo.return %old : tensor<4xf32>
+  }, {
+    "ref.set"(%r, %v) {static_offsets = array<i64: 2, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> ()
+    stablehlo.return %v : tensor<4xf32>
+  }, {
+    stablehlo.return %v : tensor<4xf32>
+  }) : (tensor<i32>) -> tensor<4xf32>
+  %f = "ref.freeze"(%r) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  return %o, %f : tensor<4xf32>, tensor<8x4xf32>
+}
+
+// -----
+
+// Several writing branches that cannot be hoisted (branch 0 writes two rows):
+// the case keeps the branch that writes nothing (the writers' slots return
+// zeros) and each writer becomes a while loop that runs once if its branch is
+// selected (the normalised index equals it), else never, carrying the buffer
+// and the case's results. A root only read in a loop is read from the value
+// after the previous loops.
+
+// CHECK-LABEL: func.func @case_writers_as_loops
+// CHECK-SAME: (%[[A:.*]]: tensor<8x4xf32>, %[[K:.*]]: tensor<i32>, %[[V:.*]]: tensor<4xf32>)
+// CHECK: %[[E:.*]] = stablehlo.select %{{.*}}, %[[K]], %{{.*}} : tensor<i1>, tensor<i32>
+// CHECK: %[[C0:.*]] = stablehlo.constant dense<0> : tensor<i32>
+// CHECK: %[[F0:.*]] = stablehlo.compare EQ, %[[E]], %[[C0]]
+// CHECK: %[[C2:.*]] = stablehlo.constant dense<2> : tensor<i32>
+// CHECK: %[[F2:.*]] = stablehlo.compare EQ, %[[E]], %[[C2]]
+// CHECK: %[[ZERO:.*]] = stablehlo.constant dense<0.000000e+00> : tensor<4xf32>
+// CHECK: %[[CASE:.*]] = "stablehlo.case"(%[[K]]) ({
+// CHECK-NEXT: stablehlo.return %[[ZERO]] : tensor<4xf32>
+// CHECK-NEXT: }, {
+// CHECK: stablehlo.slice %[[A]] [5:6, 0:4]
+// CHECK: }, {
+// CHECK-NEXT: stablehlo.return %[[ZERO]] : tensor<4xf32>
+// CHECK-NEXT: }) : (tensor<i32>) -> tensor<4xf32>
+// CHECK: %[[W0:.*]]:3 = stablehlo.while(%[[FL:.*]] = %[[F0]], %[[R0:.*]] = %[[CASE]], %[[B0:.*]] = %[[A]])
+// CHECK: stablehlo.return %[[FL]] : tensor<i1>
+// CHECK: %[[U0:.*]] = stablehlo.dynamic_update_slice %[[B0]]
+// CHECK: %[[U1:.*]] = stablehlo.dynamic_update_slice %[[U0]]
+// CHECK: %[[NO:.*]] = stablehlo.constant dense<false> : tensor<i1>
+// CHECK: stablehlo.return %[[NO]], %[[V]], %[[U1]] : tensor<i1>, tensor<4xf32>, tensor<8x4xf32>
+// CHECK: %[[W2:.*]]:3 = stablehlo.while(%{{.*}} = %[[F2]], %{{.*}} = %[[W0]]#1, %[[B2:.*]] = %[[W0]]#2)
+// CHECK: stablehlo.slice %[[B2]] [2:3, 0:4]
+// CHECK: stablehlo.dynamic_update_slice %[[B2]]
+// CHECK: return %[[W2]]#1, %[[W2]]#2
+func.func @case_writers_as_loops(%a: tensor<8x4xf32>, %k: tensor<i32>, %v: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>) {
+  %r = "ref.new"(%a) : (tensor<8x4xf32>) -> !ref.ref<tensor<8x4xf32>>
+  %o = "stablehlo.case"(%k) ({
+    "ref.set"(%r, %v) {static_offsets = array<i64: 0, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> ()
+    "ref.set"(%r, %v) {static_offsets = array<i64: 1, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> ()
+    stablehlo.return %v : tensor<4xf32>
+  }, {
+    %g = "ref.get"(%r) {static_offsets = array<i64: 5, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>) -> tensor<4xf32>
+    stablehlo.return %g : tensor<4xf32>
+  }, {
+    %old = "ref.swap"(%r, %v) {static_offsets = array<i64: 2, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> tensor<4xf32>
+    stablehlo.return %old : tensor<4xf32>
+  }) : (tensor<i32>) -> tensor<4xf32>
+  %f = "ref.freeze"(%r) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  return %o, %f : tensor<4xf32>, tensor<8x4xf32>
+}
+
+// -----
+
+// Both branches of an if write the whole ref: loops, the second one on the
+// negated predicate.
+
+// CHECK-LABEL: func.func @if_both_write
+// CHECK-SAME: (%[[A:.*]]: tensor<4xf32>, %[[P:.*]]: tensor<i1>, %[[V:.*]]: tensor<4xf32>)
+// CHECK: %[[NP:.*]] = stablehlo.not %[[P]]
+// CHECK-NOT: stablehlo.if
+// CHECK: %[[W0:.*]]:2 = stablehlo.while(%{{.*}} = %[[P]], %{{.*}} = %[[A]])
+// CHECK: %[[W1:.*]]:2 = stablehlo.while(%{{.*}} = %[[NP]], %{{.*}} = %[[W0]]#1)
+// CHECK: return %[[W1]]#1
+func.func @if_both_write(%a: tensor<4xf32>, %p: tensor<i1>, %v: tensor<4xf32>) -> tensor<4xf32> {
+  %r = "ref.new"(%a) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+  "stablehlo.if"(%p) ({
+    "ref.set"(%r, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+    stablehlo.return
+  }, {
+    "ref.addupdate"(%r, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+    stablehlo.return
+  }) : (tensor<i1>) -> ()
+  %f = "ref.freeze"(%r) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  return %f : tensor<4xf32>
+}
+
+// -----
+
+// Inside a while loop the writers are not turned into loops (a loop nested in
+// a loop turns XLA's region analysis off for the whole module): the case
+// returns the buffer from both branches (XLA copies it).
+
+// CHECK-LABEL: func.func @case_in_loop_not_hoistable
+// CHECK: stablehlo.while
+// CHECK-NOT: stablehlo.while
+// CHECK: %[[C:.*]] = "stablehlo.case"
+// CHECK: }) : (tensor<i32>) -> tensor<4xf32>
+func.func @case_in_loop_not_hoistable(%a: tensor<4xf32>, %n: tensor<i32>, %v: tensor<4xf32>) -> tensor<4xf32> {
+  %r = "ref.new"(%a) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+  %z = stablehlo.constant dense<0> : tensor<i32>
+  %one = stablehlo.constant dense<1> : tensor<i32>
+  %w = stablehlo.while(%it = %z) : tensor<i32>
+   cond {
+    %lt = stablehlo.compare LT, %it, %n : (tensor<i32>, tensor<i32>) -> tensor<i1>
+    stablehlo.return %lt : tensor<i1>
+  } do {
+    "stablehlo.case"(%it) ({
+      "ref.set"(%r, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+      stablehlo.return
+    }, {
+      "ref.addupdate"(%r, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+      stablehlo.return
+    }, {
+      stablehlo.return
+    }) : (tensor<i32>) -> ()
+    %it2 = stablehlo.add %it, %one : tensor<i32>
+    stablehlo.return %it2 : tensor<i32>
+  }
+  %f = "ref.freeze"(%r) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  return %f : tensor<4xf32>
+}
+
+// -----
+
+// A view passed to a callee that writes it: the window goes through an
+// optimization_barrier (works around an XLA fold of dynamic_slice + scatter +
+// dynamic_update_slice, see _barrier); a whole ref passed to the same callee
+// does not.
+// CHECK-LABEL: func.func private @pass_view
+// CHECK: %[[W:.*]] = stablehlo.dynamic_slice
+// CHECK: %[[B:.*]] = stablehlo.optimization_barrier %[[W]]
+// CHECK: call @bump(%[[B]])
+// CHECK-NOT: optimization_barrier
+// CHECK: call @bump(
+func.func private @bump(%p: !ref.ref<tensor<2xf32>>) {
+  %v = "ref.get"(%p) : (!ref.ref<tensor<2xf32>>) -> tensor<2xf32>
+  "ref.set"(%p, %v) : (!ref.ref<tensor<2xf32>>, tensor<2xf32>) -> ()
+  return
+}
+func.func private @pass_view(%x: tensor<8xf32>, %y: tensor<2xf32>, %o: tensor<i32>) -> (tensor<8xf32>, tensor<2xf32>) {
+  %r = "ref.new"(%x) : (tensor<8xf32>) -> !ref.ref<tensor<8xf32>>
+  %w = "ref.view"(%r, %o) {static_offsets = array<i64: -9223372036854775808>, static_sizes = array<i64: 2>} : (!ref.ref<tensor<8xf32>>, tensor<i32>) -> !ref.ref<tensor<2xf32>>
+  func.call @bump(%w) : (!ref.ref<tensor<2xf32>>) -> ()
+  %s = "ref.new"(%y) : (tensor<2xf32>) -> !ref.ref<tensor<2xf32>>
+  func.call @bump(%s) : (!ref.ref<tensor<2xf32>>) -> ()
+  %a = "ref.get"(%r) : (!ref.ref<tensor<8xf32>>) -> tensor<8xf32>
+  %b = "ref.get"(%s) : (!ref.ref<tensor<2xf32>>) -> tensor<2xf32>
+  return %a, %b : tensor<8xf32>, tensor<2xf32>
+}
+
+// -----
+
+// Nested control flow: case -> if -> while; written refs become extra results
+// of every branch (a branch that does not write returns the value from above).
+// The only writing branch is moved last (XLA updates in place only from the
+// last branch): the if's predicate is negated and its branches swapped.
+
+// CHECK-LABEL: func.func @nested
+// CHECK-SAME: (%[[A:.*]]: tensor<f32>, %[[K:.*]]: tensor<i32>, %[[P:.*]]: tensor<i1>)
+// CHECK: %[[C:.*]] = "stablehlo.case"(%[[K]]) ({
+// CHECK: stablehlo.return %[[A]] : tensor<f32>
+// CHECK: }, {
+// CHECK: %[[NP:.*]] = stablehlo.not %[[P]] : tensor<i1>
+// CHECK: %[[IF:.*]] = "stablehlo.if"(%[[NP]]) ({
+// CHECK: stablehlo.return %[[A]] : tensor<f32>
+// CHECK: }, {
+// CHECK: %[[W:.*]]:2 = stablehlo.while(%{{.*}} = %{{.*}}, %[[V:.*]] = %[[A]])
+// CHECK: stablehlo.return %[[W]]#1 : tensor<f32>
+// CHECK: }) : (tensor<i1>) -> tensor<f32>
+// CHECK: stablehlo.return %[[IF]] : tensor<f32>
+// CHECK: }) : (tensor<i32>) -> tensor<f32>
+// CHECK: return %[[C]]
+func.func @nested(%a: tensor<f32>, %k: tensor<i32>, %p: tensor<i1>) -> tensor<f32> {
+  %r = "ref.new"(%a) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  "stablehlo.case"(%k) ({
+    stablehlo.return
+  }, {
+    "stablehlo.if"(%p) ({
+      %c0 = stablehlo.constant dense<0> : tensor<i32>
+      %w = stablehlo.while(%it = %c0) : tensor<i32>
+      cond {
+        %n = stablehlo.constant dense<3> : tensor<i32>
+        %q = stablehlo.compare LT, %it, %n : (tensor<i32>, tensor<i32>) -> tensor<i1>
+        stablehlo.return %q : tensor<i1>
+      } do {
+        %v = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+        %d = stablehlo.add %v, %v : tensor<f32>
+        "ref.set"(%r, %d) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+        %one = stablehlo.constant dense<1> : tensor<i32>
+        %n2 = stablehlo.add %it, %one : tensor<i32>
+        stablehlo.return %n2 : tensor<i32>
+      }
+      stablehlo.return
+    }, {
+      stablehlo.return
+    }) : (tensor<i1>) -> ()
+    stablehlo.return
+  }) : (tensor<i32>) -> ()
+  %f = "ref.freeze"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  return %f : tensor<f32>
+}
