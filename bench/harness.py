@@ -51,6 +51,20 @@ class CompileStats:
   trace_compile_s: float
   temp_size_in_bytes: int | None
   ref_sized_copies: int | None
+  why_copied: str | None = None   # refhlo's reason, where it knows one
+
+  def in_place(self, ref_bytes: int) -> str:
+    """'yes', or 'no' with the reason: in place means no ref-sized copy in the
+    optimized HLO and a temporary smaller than the ref (which any copy of it
+    would need)."""
+    if self.ref_sized_copies is None:
+      return "-"
+    if self.ref_sized_copies == 0 and (self.temp_size_in_bytes or 0) < ref_bytes:
+      return "yes"
+    if self.ref_sized_copies == 0:
+      return f"no: a {self.temp_size_in_bytes} B temporary, the ref has {ref_bytes} B"
+    why = self.why_copied or f"XLA inserted {self.ref_sized_copies} ref-sized copies"
+    return f"no: {why}"
 
 
 def _flat(tree: Any) -> list[np.ndarray]:
@@ -83,7 +97,11 @@ def _stats_of(compiled: Any, seconds: float, ref_bytes: int) -> CompileStats:
     copies = count_copies(text, ref_bytes)
   elif hasattr(compiled, "copies"):
     copies = len(compiled.copies(ref_bytes))
-  return CompileStats(seconds, temp, copies)
+  why = None
+  notes = getattr(compiled, "in_place_notes", None)
+  if copies and notes is not None:
+    why = "; ".join(notes()) or None
+  return CompileStats(seconds, temp, copies, why)
 
 
 def _ref_buffer(ref: Any) -> Any:

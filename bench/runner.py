@@ -70,6 +70,7 @@ def run_program(program: harness.Program, small: bool, rounds: int | None,
       jax.clear_caches()  # so that lower().compile() really traces and compiles
       s = runners[v].compile_stats()
       out["variants"][v].update(dataclasses_asdict(s))
+      out["variants"][v]["in_place"] = s.in_place(setup.ref_bytes)
     except Exception as e:  # noqa: BLE001
       out["variants"][v]["stats_error"] = _reason(e)
   for v in list(runners):  # warm again after clearing the caches (untimed)
@@ -120,13 +121,18 @@ def _fmt_bytes(b: int | None) -> str:
   return f"{b} B"
 
 
+def _short(text: str, n: int = 70) -> str:
+  return text if len(text) <= n else text[:n - 3] + "..."
+
+
 def format_table(report: dict[str, Any]) -> str:
-  head = ("program", "variant", "median", "x (a)", "temp", "copies", "compile", "ok")
+  head = ("program", "variant", "median", "x (a)", "temp", "copies", "compile", "ok",
+          "in place")
   rows = [head]
   for name, prog in report["programs"].items():
     for v, e in prog.get("variants", {}).items():
       if "skipped" in e:
-        rows.append((name, v, "skipped", "", "", "", "", e["skipped"][:60]))
+        rows.append((name, v, "skipped", "", "", "", "", e["skipped"][:60], ""))
         continue
       ratio = e.get("ratio_to_jax_refs")
       rows.append((name, v, _fmt_time(e.get("median_s")),
@@ -134,9 +140,10 @@ def format_table(report: dict[str, Any]) -> str:
                    _fmt_bytes(e.get("temp_size_in_bytes")),
                    str(e.get("ref_sized_copies", "-")),
                    _fmt_time(e.get("trace_compile_s")),
-                   "yes" if e.get("agrees") else "NO"))
+                   "yes" if e.get("agrees") else "NO",
+                   _short(e.get("in_place", "-"))))
     if "error" in prog:
-      rows.append((name, "-", "error", "", "", "", "", prog["error"][:60]))
+      rows.append((name, "-", "error", "", "", "", "", prog["error"][:60], ""))
   widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
   lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
   lines.insert(1, "  ".join("-" * w for w in widths))
@@ -165,13 +172,13 @@ def scaling_spread(rows: list[dict[str, Any]]) -> float:
 def format_markdown(report: dict[str, Any]) -> str:
   """The report as the Markdown tables of docs/benchmarks.md."""
   lines = ["| program | variant | median | ratio to (a) | temp bytes | ref-sized copies "
-           "| trace+compile | agrees |",
-           "|---|---|---:|---:|---:|---:|---:|---|"]
+           "| trace+compile | agrees | in place |",
+           "|---|---|---:|---:|---:|---:|---:|---|---|"]
   from bench.programs import MODULES
   order = {n: k for k, n in enumerate(MODULES)}
   for name, prog in sorted(report["programs"].items(), key=lambda kv: order.get(kv[0], 99)):
     if "error" in prog:
-      lines.append(f"| `{name}` | - | error | | | | | {prog['error'][:60]} |")
+      lines.append(f"| `{name}` | - | error | | | | | {prog['error'][:60]} | |")
       continue
     variants = prog.get("variants", {})
     for v, e in sorted(variants.items(), key=lambda kv: (
@@ -179,14 +186,15 @@ def format_markdown(report: dict[str, Any]) -> str:
       label = {"jax_refs": "(a) jax_refs", "jax_functional": "(b) jax_functional",
                "refhlo": "(c) refhlo"}.get(v, v)
       if "skipped" in e:
-        lines.append(f"| `{name}` | {label} | skipped | | | | | {e['skipped'][:60]} |")
+        lines.append(f"| `{name}` | {label} | skipped | | | | | {e['skipped'][:60]} | |")
         continue
       ratio = e.get("ratio_to_jax_refs")
       lines.append(
           f"| `{name}` | {label} | {_fmt_time(e.get('median_s'))} | "
           f"{f'{ratio:.3f}' if ratio is not None else '-'} | "
           f"{_fmt_bytes(e.get('temp_size_in_bytes'))} | {e.get('ref_sized_copies', '-')} | "
-          f"{_fmt_time(e.get('trace_compile_s'))} | {'yes' if e.get('agrees') else 'NO'} |")
+          f"{_fmt_time(e.get('trace_compile_s'))} | {'yes' if e.get('agrees') else 'NO'} | "
+          f"{e.get('in_place', '-')} |")
   sc = report.get("scaling")
   if isinstance(sc, list):
     lines += ["", "| ref ops | repeats | parse (median) | parse per op | pipeline (median) "
