@@ -14,6 +14,10 @@ DESIGN.md semantics of the `ref` dialect exactly as JAX does:
 * indexed reads clamp every index into `[0, dim - 1]`; indexed writes drop
   the index rows with an index out of range; `set`/`swap` with duplicate
   indices keep the last write, `addupdate` sums all of them;
+* with `mode = "elementwise"` every element of the access is addressed on its
+  own: each of its indices (offset + k * stride, a squeezed offset, an
+  `indices` entry) gets `dim` added once if negative, then reads clamp it into
+  `[0, dim - 1]` and writes drop the element if any index is out of range;
 * `ref.empty` makes a zero-filled cell (its contents are undefined by the
   contract; programs must write before they read).
 
@@ -36,7 +40,7 @@ import numpy as np
 from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
-from refhlo.compiler.dialect.indexer import Indexer
+from refhlo.compiler.dialect.indexer import ELEMENTWISE, Indexer
 from refhlo.compiler.dialect.types import DYNAMIC, is_ref_type, ref_value_type
 
 
@@ -204,9 +208,42 @@ def _index_tuple(indices: np.ndarray) -> tuple[np.ndarray, ...]:
   return tuple(ind[..., k] for k in range(ind.shape[-1]))
 
 
+def _elementwise_coords(shape: tuple[int, ...], idx: Indexer,
+                        dyn: Sequence[np.ndarray], indices: np.ndarray | None
+                        ) -> tuple[np.ndarray, ...]:
+  """Mode "elementwise": per ref dim, the index of every element of the value
+  (int64 arrays of the value shape), negative ones counted from the end."""
+  vshape = idx.value_shape
+  nb = len(idx.batch_shape)
+  kept = idx.kept_dims
+  dyn_iter = iter(dyn)
+  cols = _index_tuple(indices) if idx.indexed_dims else ()
+  out = []
+  for d, dim in enumerate(shape):
+    off = idx.offsets[d]
+    if off == DYNAMIC:
+      off = _scalar_int(next(dyn_iter))
+    if d in idx.indexed_dims:
+      c = cols[idx.indexed_dims.index(d)].reshape(idx.batch_shape + (1,) * len(kept))
+    elif d in idx.squeezed_dims:
+      c = np.int64(off)
+    else:
+      axis = nb + kept.index(d)
+      c = off + np.arange(idx.sizes[d], dtype=np.int64) * idx.strides[d]
+      c = c.reshape((1,) * axis + (-1,) + (1,) * (len(vshape) - axis - 1))
+    c = np.asarray(c, dtype=np.int64)
+    out.append(np.broadcast_to(np.where(c < 0, c + dim, c), vshape))
+  return tuple(out)
+
+
 def ref_read(cell: RefCell, idx: Indexer, dyn: Sequence[np.ndarray],
              indices: np.ndarray | None) -> np.ndarray:
   """`ref[idx]`: a fresh array of the indexer's value shape."""
+  if idx.mode == ELEMENTWISE:
+    shape = cell.array.shape
+    coords = _elementwise_coords(shape, idx, dyn, indices)
+    return np.array(cell.array[tuple(np.clip(c, 0, n - 1)
+                                     for c, n in zip(coords, shape))], copy=True)
   win = _indexed_window(cell.array, idx, dyn)
   if idx.indexed_dims:
     assert indices is not None
@@ -220,23 +257,32 @@ def ref_write(cell: RefCell, idx: Indexer, dyn: Sequence[np.ndarray],
               indices: np.ndarray | None, value: np.ndarray, *,
               accumulate: bool) -> None:
   """`ref[idx] = value` (or `+= value`), in place in the cell's array."""
-  win = _indexed_window(cell.array, idx, dyn)
   value = np.asarray(value)
-  if not idx.indexed_dims:
-    if accumulate:
-      with np.errstate(all="ignore"):
-        win[...] = _add(win, value)
-    else:
-      win[...] = value
-    return
-  assert indices is not None
-  dims = win.shape[:len(idx.indexed_dims)]
-  cols = _index_tuple(indices)
-  ok = np.ones(cols[0].shape, dtype=bool)
-  for c, n in zip(cols, dims):
-    ok &= (c >= 0) & (c < n)
-  cols = tuple(c[ok] for c in cols)
-  rows = value[ok]
+  if idx.mode == ELEMENTWISE:
+    win = cell.array
+    coords = _elementwise_coords(win.shape, idx, dyn, indices)
+    ok = np.ones(idx.value_shape, dtype=bool)
+    for c, n in zip(coords, win.shape):
+      ok &= (c >= 0) & (c < n)
+    cols = tuple(c[ok] for c in coords)
+    rows = np.broadcast_to(value, idx.value_shape)[ok]
+  else:
+    win = _indexed_window(cell.array, idx, dyn)
+    if not idx.indexed_dims:
+      if accumulate:
+        with np.errstate(all="ignore"):
+          win[...] = _add(win, value)
+      else:
+        win[...] = value
+      return
+    assert indices is not None
+    dims = win.shape[:len(idx.indexed_dims)]
+    cols = _index_tuple(indices)
+    ok = np.ones(cols[0].shape, dtype=bool)
+    for c, n in zip(cols, dims):
+      ok &= (c >= 0) & (c < n)
+    cols = tuple(c[ok] for c in cols)
+    rows = value[ok]
   if accumulate:
     if win.dtype == np.bool_:
       np.logical_or.at(win, cols, rows)

@@ -19,4 +19,5 @@ from refhlo.compiler.dialect.ops import (  # noqa: F401
     RefSetOp,
     RefSwapOp,
     RefViewOp,
+    is_discardable_attribute,
 )

@@ -1,7 +1,8 @@
 """The indexer: which part of a ref an access reads or writes.
 
 It is the attribute set of DESIGN.md (`static_offsets`, `static_sizes`,
-`static_strides`, `squeezed_dims`, `indexed_dims`) as one frozen dataclass,
+`static_strides`, `squeezed_dims`, `indexed_dims`, and `mode`, the
+out-of-range semantics of docs/dialect.md) as one frozen dataclass,
 together with the ref shape and the batch shape of the `indices` operand, so
 that the shape of the value an access moves can be computed without the op.
 
@@ -21,7 +22,18 @@ from refhlo.compiler.dialect import types as _types
 from refhlo.compiler.dialect.types import DYNAMIC
 
 ATTR_NAMES = ("static_offsets", "static_sizes", "static_strides",
-              "squeezed_dims", "indexed_dims")
+              "squeezed_dims", "indexed_dims", "mode")
+
+# Out-of-range semantics (the `mode` attribute; docs/dialect.md has the table).
+WINDOW = "window"
+"""Default: dynamic offsets are clamped so the window fits (dynamic_slice);
+indexed dims: reads clamp each index, writes drop the element."""
+ELEMENTWISE = "elementwise"
+"""Every element on its own, as JAX's gather/scatter path: each index (offset +
+k * stride, a squeezed offset, an `indices` entry), if negative, counts once
+from the end of its dim; then reads clamp it into the dim and writes drop the
+element if any of its indices is out of range."""
+MODES = (WINDOW, ELEMENTWISE)
 
 
 class IndexerError(ValueError):
@@ -37,6 +49,8 @@ class Indexer:
   `strides[d] >= 1`. Dims in `squeezed_dims` have size 1 and are dropped from
   the value; dims in `indexed_dims` are addressed by the `indices` operand of
   shape `batch_shape + (len(indexed_dims),)` and also have offset 0, size 1.
+  `mode` (WINDOW or ELEMENTWISE) says what out-of-range offsets and indices
+  do; it only matters with dynamic offsets or indexed dims.
   """
 
   ref_shape: tuple[int, ...]
@@ -46,6 +60,7 @@ class Indexer:
   squeezed_dims: tuple[int, ...] = ()
   indexed_dims: tuple[int, ...] = ()
   batch_shape: tuple[int, ...] = ()
+  mode: str = WINDOW
 
   # -- construction --------------------------------------------------------
 
@@ -75,6 +90,7 @@ class Indexer:
     strides = _ints("static_strides", get("static_strides"), rank, (1,) * rank)
     squeezed = _ints("squeezed_dims", get("squeezed_dims"), None, ())
     indexed = _ints("indexed_dims", get("indexed_dims"), None, ())
+    mode = _mode(get("mode"))
     batch: tuple[int, ...] = ()
     if indexed:
       if indices_shape is None:
@@ -82,7 +98,7 @@ class Indexer:
       if len(indices_shape) < 1:
         raise IndexerError("indices must have rank >= 1 (shape [B..., K])")
       batch = tuple(indices_shape[:-1])
-    return cls(shape, offsets, sizes, strides, squeezed, indexed, batch)
+    return cls(shape, offsets, sizes, strides, squeezed, indexed, batch, mode)
 
   @classmethod
   def from_op(cls, op: ir.Operation | ir.OpView) -> Indexer:
@@ -204,6 +220,9 @@ class Indexer:
 
   def _check(self) -> None:
     rank = self.rank
+    if self.mode not in MODES:
+      raise IndexerError(f"'mode' must be one of {', '.join(map(repr, MODES))}, "
+                         f"got {self.mode!r}")
     for name, dims in (("squeezed_dims", self.squeezed_dims),
                        ("indexed_dims", self.indexed_dims)):
       for d in dims:
@@ -257,6 +276,8 @@ class Indexer:
     put("static_strides", self.strides, (1,) * rank)
     put("squeezed_dims", self.squeezed_dims, ())
     put("indexed_dims", self.indexed_dims, ())
+    if self.mode != WINDOW:
+      out["mode"] = ir.StringAttr.get(self.mode, context=context)
     return out
 
 
@@ -278,6 +299,21 @@ def _ints(name: str, attr: ir.Attribute | None, rank: int | None,
     raise IndexerError(
         f"'{name}' has {n} entries, expected one per ref dim ({rank})")
   return tuple([attr[i] for i in range(n)])
+
+
+def _mode(attr: ir.Attribute | None) -> str:
+  """The `mode` attribute's value (WINDOW if absent)."""
+  if attr is None:
+    return WINDOW
+  if not isinstance(attr, ir.StringAttr):
+    try:
+      attr = ir.StringAttr(attr)
+    except (ValueError, TypeError):
+      attr = None
+  if attr is not None and attr.value in MODES:
+    return attr.value
+  raise IndexerError(f"'mode' must be one of {', '.join(map(repr, MODES))} "
+                     f"(a string), got {attr}")
 
 
 def _indices_shape(operands) -> tuple[int, ...] | None:

@@ -16,6 +16,12 @@ iterating a block yields e.g. `RefGetOp` for a `"ref.get"` op.
 | ref.freeze | ref | value |
 | ref.free | ref | - |
 | ref.view | ref, dyn offsets... | sub-ref |
+
+Each class declares its own (inherent) attributes in `ATTRIBUTES`: the
+indexer for the access ops, none for the others. Any other attribute on a
+`ref.*` op must be discardable (`is_discardable_attribute`); the verifier
+reports the rest, so that a typo such as `static_offset` is an error instead
+of silently indexing the whole ref.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from collections.abc import Sequence
 from jaxlib.mlir import ir
 from jaxlib.mlir._mlir_libs import _mlir
 
+from refhlo.compiler.dialect.indexer import ATTR_NAMES as INDEXER_ATTRIBUTES
 from refhlo.compiler.dialect.indexer import Indexer
 from refhlo.compiler.dialect.types import ref_type, ref_value_type
 
@@ -49,9 +56,24 @@ def _create(name: str, results: Sequence[ir.Type], operands: Sequence[ir.Value],
   return op.opview
 
 
+def is_discardable_attribute(name: str) -> bool:
+  """Whether any op may carry attribute `name` besides its own ones.
+
+  As in MLIR, discardable attributes are named `dialect.name` (`ref.donated`,
+  `refhlo.ref_results`, `mhlo.sharding`, ...). The analyses' test modes also
+  write `__name__` annotations (`__roots__`, `__effects__`, ...; the
+  convention of One-Shot Bufferize's `__inplace_operands_attr__`), which must
+  re-parse and verify too.
+  """
+  return "." in name or (len(name) > 4 and name.startswith("__")
+                         and name.endswith("__"))
+
+
 class _RefOp(ir.OpView):
   """Common accessors: every ref op but new/empty takes the ref first."""
   _ODS_REGIONS = (0, True)
+  ATTRIBUTES: tuple[str, ...] = ()
+  """The op's own attributes; others must be discardable (see above)."""
 
   @property
   def ref(self) -> ir.Value:
@@ -61,6 +83,7 @@ class _RefOp(ir.OpView):
 class _AccessOp(_RefOp):
   """get/set/swap/addupdate/view: ref, [value], dyn offsets..., [indices]."""
   HAS_VALUE_OPERAND = False
+  ATTRIBUTES = INDEXER_ATTRIBUTES
 
   @property
   def indexer(self) -> Indexer:
@@ -227,6 +250,8 @@ class RefFreeOp(_RefOp):
 class RefViewOp(_AccessOp):
   """`%s = "ref.view"(%r, offsets...)`: a sub-ref aliasing a window of `%r`."""
   OPERATION_NAME = "ref.view"
+  ATTRIBUTES = tuple(a for a in INDEXER_ATTRIBUTES if a != "indexed_dims")
+  """Views are slices only: no `indexed_dims`."""
 
   @property
   def result(self) -> ir.Value:

@@ -15,8 +15,12 @@ Rules checked:
   signatures) is well-formed: T a static ranked tensor of int/float/i1;
 - each `ref.*` op is one of the v1 ops, has no regions or successors, the
   right number of operands and results, and operand/result types that match;
+- each `ref.*` op carries only its own attributes (`ATTRIBUTES` of its
+  OpView class in `ops`) and discardable ones (`dialect.name`, test-mode
+  `__name__`); an unknown one is an error, with a "did you mean" hint;
 - indexer attributes have the right kind and length and obey `Indexer.check`
-  (strides, sizes, offsets, squeezed/indexed dims, static bounds);
+  (strides, sizes, offsets, squeezed/indexed dims, static bounds, `mode`);
+  a view's mode is 'window';
 - refs appear only where allowed: function arguments, `func.call` operands
   and ref-op operands/results; never function results, `func.call` results,
   `stablehlo.while`/`case`/`if` operands/results/region arguments (refs are
@@ -27,6 +31,7 @@ Rules checked:
 
 from __future__ import annotations
 
+import difflib
 from typing import NamedTuple
 
 from jaxlib.mlir import ir
@@ -34,6 +39,7 @@ from jaxlib.mlir import ir
 from refhlo.compiler.dialect import ops as ref_ops
 from refhlo.compiler.dialect.indexer import (
     ATTR_NAMES,
+    WINDOW,
     Indexer,
     IndexerError,
     memoized_from_attributes,
@@ -110,6 +116,8 @@ class _Verifier:
   def __init__(self):
     self.errors: list[VerifyError] = []
     self._tensor_types: dict[tuple, ir.RankedTensorType] = {}
+    # (op name, attribute names) -> what is wrong with them, or None.
+    self._attribute_problems: dict[tuple[str, tuple[str, ...]], str | None] = {}
 
   # -- reporting ----------------------------------------------------------------
 
@@ -228,6 +236,8 @@ class _Verifier:
       if len(op.successors) != 0:
         self.op_error(op, f"must have no successors, got {len(op.successors)}")
         return
+      if not self.check_attributes(op):
+        return
       if bad_result:
         return
       # A malformed ref operand type was reported where the value is defined.
@@ -321,16 +331,18 @@ class _Verifier:
       return None
     return self.ref_value(v.type)
 
-  def no_indexer_attrs(self, op: ir.Operation) -> bool:
-    for a in ATTR_NAMES:
-      if a in op.attributes:
-        self.op_error(op, f"takes no indexer, but has attribute '{a}'")
-        return False
+  def check_attributes(self, op: ir.Operation) -> bool:
+    """Only the op's own attributes and discardable ones (one error)."""
+    key = (op.name, tuple(op.attributes))
+    if key not in self._attribute_problems:
+      self._attribute_problems[key] = _attribute_problem(*key)
+    problem = self._attribute_problems[key]
+    if problem is not None:
+      self.op_error(op, problem)
+      return False
     return True
 
   def check_new(self, op: ir.Operation) -> None:
-    if not self.no_indexer_attrs(op):
-      return
     if len(op.operands) != 1:
       self.op_error(op, f"expects 1 operand (init), got {len(op.operands)}")
       return
@@ -350,8 +362,6 @@ class _Verifier:
                     "ref of the init's type")
 
   def check_empty(self, op: ir.Operation) -> None:
-    if not self.no_indexer_attrs(op):
-      return
     if len(op.operands) != 0:
       self.op_error(op, f"takes no operands, got {len(op.operands)}")
       return
@@ -362,8 +372,6 @@ class _Verifier:
       self.op_error(op, f"result must be a ref, got {res_t}")
 
   def check_freeze_free(self, op: ir.Operation) -> None:
-    if not self.no_indexer_attrs(op):
-      return
     if len(op.operands) != 1:
       self.op_error(op, f"expects 1 operand (the ref), got {len(op.operands)}")
       return
@@ -395,9 +403,6 @@ class _Verifier:
       return
     elt = value_t.element_type
     is_view = name == ref_ops.RefViewOp.OPERATION_NAME
-    if is_view and "indexed_dims" in op.attributes:
-      self.op_error(op, "cannot have 'indexed_dims': views are slices only")
-      return
     try:
       # A placeholder indices shape: only the attributes are read here.
       idx = self.indexer(op.attributes, operands[0].type, (1,))
@@ -453,6 +458,10 @@ class _Verifier:
       want_t = self._tensor_types[want_key] = ir.RankedTensorType.get(
           list(idx.value_shape), elt, loc=op.location)
     if is_view:
+      if idx.mode != WINDOW:
+        self.op_error(op, f"cannot have mode '{idx.mode}': views are windows "
+                      "(mode 'window')")
+        return
       if not self.expect_results(op, 1):
         return
       res_t = op.results[0].type
@@ -487,6 +496,29 @@ class _Verifier:
         self.op_error(op, f"result type {res_t} must equal the value type {val_t}")
     else:
       self.expect_results(op, 0)
+
+
+def _attribute_problem(op_name: str, names: tuple[str, ...]) -> str | None:
+  """Why a `ref.*` op named `op_name` may not carry attributes `names`."""
+  own = ref_ops.REF_OPS[op_name].ATTRIBUTES
+  for a in names:
+    if a in own or ref_ops.is_discardable_attribute(a):
+      continue
+    if a in ATTR_NAMES:  # an indexer attribute on an op that takes none
+      if a == "indexed_dims" and own:
+        return "cannot have 'indexed_dims': views are slices only"
+      return f"takes no indexer, but has attribute '{a}'"
+    msg = f"has unknown attribute '{a}'"
+    close = difflib.get_close_matches(a, own, n=1, cutoff=0.6)
+    if close:
+      return f"{msg}; did you mean '{close[0]}'?"
+    if own:
+      msg += f" (its attributes: {', '.join(own)})"
+    else:
+      msg += " (it takes no attributes)"
+    return (msg + "; a discardable attribute is named 'dialect.name', e.g. "
+            f"'refhlo.{a}'")
+  return None
 
 
 def _short_loc(loc: ir.Location) -> str:

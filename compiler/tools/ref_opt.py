@@ -7,6 +7,12 @@ passes and upstream MLIR passes, and prints the result:
     ref-opt input.mlir --pass-pipeline='builtin.module(ref-verify,cse)'
     ref-opt input.mlir --ref-verify --split-input-file --verify-diagnostics
 
+As mlir-opt does, the parsed input is verified before any pass runs: MLIR's
+own verifier (jaxlib's parser always runs it) and the `ref` dialect's rules
+(`ref-verify`, which MLIR cannot check since the dialect is unregistered in
+C++); `--mlir-very-unsafe-disable-verifier-on-parsing` skips the latter, to
+test how a pass copes with IR that breaks them.
+
 Errors are printed in MLIR's format (`file:line:col: error: message`, the
 source line and a caret) on stderr, and the exit status is 1; nothing ever
 ends in a Python traceback. See `ref-opt --help` for every option.
@@ -60,6 +66,8 @@ _BOOL_FLAGS = {
     "mlir-print-op-generic": "print_generic",
     "mlir-timing": "timing",
     "list-passes": "list_passes",
+    "verify-each": "verify_each",
+    "mlir-very-unsafe-disable-verifier-on-parsing": "no_verify_after_parse",
     "help": "help",
     "version": "version",
     # Accepted for mlir-opt compatibility; refhlo always behaves this way.
@@ -95,6 +103,8 @@ class Options:
   print_generic: bool = False
   elide_larger: int | None = None
   timing: bool = False
+  verify_each: bool = True  # MLIR's verifier after each pass
+  no_verify_after_parse: bool = False  # skip the ref dialect's rules after parsing
   list_passes: bool = False
   help: bool = False
   version: bool = False
@@ -230,7 +240,9 @@ OVERVIEW: refhlo optimizer driver (an mlir-opt for the `ref` dialect)
 USAGE: {PROG} [options] [input file]
 
 The input is MLIR text (default '-': stdin). A file that is not a single
-builtin.module is wrapped in an implicit one, as mlir-opt does.
+builtin.module is wrapped in an implicit one, as mlir-opt does. The parsed
+input (each chunk, with --split-input-file) is verified before any pass runs,
+also with no pass at all: MLIR's verifier and the `ref` dialect's rules.
 
 OPTIONS:
   -o <file>                            Output file (default '-': stdout)
@@ -243,6 +255,12 @@ OPTIONS:
   --split-input-file                   Split the input at '{SPLIT_MARKER}' lines and
                                        process each chunk on its own
   --verify-diagnostics                 Check diagnostics against expected-* comments
+  --verify-each[=false]                Run MLIR's verifier after each pass (default true)
+  --mlir-very-unsafe-disable-verifier-on-parsing
+                                       Do not verify the `ref` dialect's rules (ref-verify)
+                                       after parsing; for tests of how a pass handles
+                                       IR that breaks them (MLIR's own verifier still
+                                       runs: jaxlib's parser always verifies)
   --mlir-print-ir-before=<pass>[,...]  Print the IR before the named passes (stderr)
   --mlir-print-ir-after=<pass>[,...]   Print the IR after the named passes (stderr)
   --mlir-print-ir-before-all           Print the IR before every pass (stderr)
@@ -430,6 +448,7 @@ def build_pass_manager(opts: Options, ctx, err: TextIO):
       pm.add(printer("After", label), "IRPrinterAfter", "", "")
   if opts.timing:
     pm.enable_timing()
+  pm.enable_verifier(opts.verify_each)
   return pm
 
 
@@ -492,23 +511,40 @@ def process_chunk(chunk: Chunk, filename: str, opts: Options, ctx, sink: list,
   return ChunkResult(output, _wrap_fixup(diags, filename, shift))
 
 
+def verify_parsed(op) -> list:
+  """The `ref` dialect's rules (ref-verify) on freshly parsed IR, as
+  diagnostics; MLIR's own verifier already ran in the parser."""
+  from refhlo.compiler import diagnostics
+  from refhlo.compiler.dialect.verifier import verify
+  with op.context, op.location:
+    return [diagnostics.Diagnostic("error", e.message, diagnostics.file_loc(e.location))
+            for e in verify(op)]
+
+
 def _parse_and_run(chunk: Chunk, filename: str, opts: Options, ctx, err: TextIO):
   """(output or None, error diagnostics, line-1 shift) for one chunk."""
   from jaxlib.mlir import ir
   from refhlo.compiler import diagnostics
+  from refhlo.compiler.dialect.types import memoized
 
   try:
     op, shift = parse_source(chunk.text, filename, ctx)
   except ir.MLIRError as e:
     return None, diagnostics.from_error(e), False
-  pm = build_pass_manager(opts, ctx, err)
-  try:
-    pm.run(op)
-  except ir.MLIRError as e:
-    return None, diagnostics.from_error(e), shift
-  finally:
-    del pm  # prints the timing report, if any
-    err.flush()
+  # One memo for the verification and every pass, as `run_pipeline` does.
+  with memoized():
+    if not opts.no_verify_after_parse:
+      errors = verify_parsed(op)
+      if errors:
+        return None, errors, shift
+    pm = build_pass_manager(opts, ctx, err)
+    try:
+      pm.run(op)
+    except ir.MLIRError as e:
+      return None, diagnostics.from_error(e), shift
+    finally:
+      del pm  # prints the timing report, if any
+      err.flush()
   text = op.get_asm(**_print_kwargs(opts))
   if not text.endswith("\n"):
     text += "\n"

@@ -12,14 +12,18 @@ per root dim. `read` and `write` emit the StableHLO for it:
 | whole root | the value itself | the new value itself |
 | static window (any strides) | `slice` | `dynamic_update_slice` (stride 1) |
 | dynamic window, stride 1 | `dynamic_slice` | `dynamic_update_slice` |
-| strided (dynamic) or indexed | `gather` | `scatter` |
+| strided (dynamic), indexed or elementwise | `gather` | `scatter` |
 
-plus a `reshape` for squeezed/indexed dims. Semantics (DESIGN.md, matching
-JAX): dynamic offsets are clamped so the window fits (dynamic_slice and
-dynamic_update_slice clamp natively; elsewhere we clamp explicitly); indexed
-reads clamp each index into the ref's dim; indexed writes drop elements whose
-index is out of range (scatter skips out-of-bounds windows); `addupdate` uses
-an add combiner, so duplicate indices sum.
+plus a `reshape` for squeezed/indexed dims. Semantics (docs/dialect.md,
+matching JAX): in mode "window" dynamic offsets are clamped so the window fits
+(dynamic_slice and dynamic_update_slice clamp natively; elsewhere we clamp
+explicitly); indexed reads clamp each index into the ref's dim; indexed writes
+drop elements whose index is out of range (scatter skips out-of-bounds
+windows); `addupdate` uses an add combiner, so duplicate indices sum. In mode
+"elementwise" a dim with a dynamic offset becomes a `Checked` dim, addressed
+element by element like an indexed one (an iota of offsets), and every
+element index, indexed ones included, first gets the dim's size added if
+negative.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from collections.abc import Sequence
 from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
-from refhlo.compiler.dialect.indexer import Indexer
+from refhlo.compiler.dialect.indexer import ELEMENTWISE, Indexer
 from refhlo.compiler.dialect.types import DYNAMIC, active_memo
 
 def _cached(fn):
@@ -123,8 +127,27 @@ class Window:
 @dataclasses.dataclass(frozen=True)
 class Indexed:
   """Root dim addressed by column `k` of the indices: base + mult * idx, idx in
-  [0, bound) (`direct`: the bound and the mapping are the root's own)."""
+  [0, bound) (`direct`: the bound and the mapping are the root's own).
+  `wrap`: mode "elementwise", a negative idx first gets `bound` added."""
   k: int
+  base: int | Clamped
+  mult: int
+  bound: int
+  direct: bool
+  wrap: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Checked:
+  """Mode "elementwise": a root dim whose ref dim has the dynamic offset `offset`
+  (a raw operand). Element k has index e = offset + k * stride in the ref dim
+  (k = 0 only, if `squeezed`); a negative e first gets `bound` added; reads
+  clamp e into [0, bound), writes drop the element if e is outside; the root
+  index is base + mult * e (`direct`: the ref dim is the root dim itself)."""
+  offset: ir.Value
+  size: int
+  stride: int
+  squeezed: bool
   base: int | Clamped
   mult: int
   bound: int
@@ -134,7 +157,7 @@ class Indexed:
 @dataclasses.dataclass(frozen=True)
 class RootAccess:
   lens: Lens
-  dims: tuple[Window | Indexed, ...]
+  dims: tuple[Window | Indexed | Checked, ...]
   indices: ir.Value | None
   batch_shape: tuple[int, ...]
   value_shape: tuple[int, ...]
@@ -250,6 +273,36 @@ def clamp_to(v: ir.Value, hi: int, out: ir.Type | None = None) -> ir.Value:
   return convert(c, out or i32())
 
 
+def clamp_range(v: ir.Value, lo: int, hi: int) -> ir.Value:
+  """clamp(lo, v, hi) in v's own type (bounds cut to what the type holds)."""
+  elt = elt_of(v)
+  shape = ir.RankedTensorType(v.type).shape
+  width = ir.IntegerType(elt).width
+  if is_unsigned(elt):
+    tmin, tmax = 0, (1 << width) - 1
+  else:
+    tmin, tmax = -(1 << (width - 1)), (1 << (width - 1)) - 1
+  lo, hi = max(lo, tmin), min(hi, tmax)
+  if lo <= tmin and hi >= tmax:
+    return v
+  return stablehlo.ClampOp(int_const(lo, elt, shape), v, int_const(hi, elt, shape)).result
+
+
+def wrap_negative(v: ir.Value, bound: int) -> ir.Value:
+  """NumPy's negative index: `v < 0 ? v + bound : v`, elementwise (in v's type,
+  or i32 if that cannot hold `bound`; unsigned values are never negative)."""
+  elt = elt_of(v)
+  if is_unsigned(elt):
+    return v
+  if bound > _max_of(elt):
+    v = convert(v, i32())
+    elt = i32()
+  shape = ir.RankedTensorType(v.type).shape
+  neg = compare(v, int_const(0, elt, shape), "LT")
+  return stablehlo.SelectOp(neg, stablehlo.AddOp(v, int_const(bound, elt, shape)).result,
+                            v).result
+
+
 def compare(a: ir.Value, b: ir.Value, direction: str) -> ir.Value:
   ctype = "UNSIGNED" if is_unsigned(elt_of(a)) else "SIGNED"
   return stablehlo.compare(a, b, stablehlo.ComparisonDirectionAttr.get(direction),
@@ -337,12 +390,16 @@ def compose_view(lens: Lens, idx: Indexer, dyn: Sequence[ir.Value]) -> Lens:
 def root_access(lens: Lens, idx: Indexer, dyn: Sequence[ir.Value],
                 indices: ir.Value | None) -> RootAccess:
   """The access `idx` (with operands) on a ref seen through `lens`, at root level."""
+  elementwise = idx.mode == ELEMENTWISE
   offs: list[int | Raw | Clamped] = []
   it = iter(dyn)
   for j in range(idx.rank):
     o = idx.offsets[j]
     if o == DYNAMIC:
       v = next(it)
+      if elementwise:
+        offs.append(Raw(v))  # checked element by element: a `Checked` dim
+        continue
       # Raw offsets are fine where the ref dim is the root dim itself.
       r = next((r for r, m in enumerate(lens.dims)
                 if isinstance(m, Mapped) and m.dim == j), None)
@@ -353,7 +410,7 @@ def root_access(lens: Lens, idx: Indexer, dyn: Sequence[ir.Value],
         offs.append(Clamped(clamp_to(v, hi)))
     else:
       offs.append(o)
-  dims: list[Window | Indexed] = []
+  dims: list[Window | Indexed | Checked] = []
   for r, m in enumerate(lens.dims):
     if isinstance(m, Fixed):
       dims.append(Window(m.base, 1, 1, squeezed=True))
@@ -361,9 +418,14 @@ def root_access(lens: Lens, idx: Indexer, dyn: Sequence[ir.Value],
     j = m.dim
     if j in idx.indexed_dims:
       dims.append(Indexed(idx.indexed_dims.index(j), m.base, m.mult, lens.shape[j],
-                          lens.is_direct(r)))
+                          lens.is_direct(r), wrap=elementwise))
       continue
     o = offs[j]
+    if elementwise and isinstance(o, Raw):
+      dims.append(Checked(o.value, idx.sizes[j], idx.strides[j],
+                          j in idx.squeezed_dims, m.base, m.mult, lens.shape[j],
+                          lens.is_direct(r)))
+      continue
     if isinstance(o, Raw):
       off: Offset = o
     else:
@@ -463,16 +525,18 @@ class _GatherPlan:
 def _plan(acc: RootAccess, for_write: bool) -> _GatherPlan:
   """An index array and dimension numbers for gather/scatter of `acc`.
 
-  Root dims with a stride > 1 become pointwise (batch) dims of the index
-  array, computed with iota; other windows are gather windows. Indexed dims
-  read their column of the indices (clamped for reads, out-of-range ones moved
-  out of bounds for writes).
+  Root dims with a stride > 1 and `Checked` dims become pointwise (batch)
+  dims of the index array, computed with iota; other windows are gather
+  windows. Indexed dims read their column of the indices (clamped for reads,
+  out-of-range ones moved out of bounds for writes); `Checked` dims likewise.
   """
   shape = acc.lens.root_shape
   nb = len(acc.batch_shape)
   # Classify root dims; `kept` are the windows not squeezed, in order.
-  kept = [r for r, d in enumerate(acc.dims) if isinstance(d, Window) and not d.squeezed]
-  pointwise = [r for r in kept if acc.dims[r].stride != 1 and acc.dims[r].size > 1]
+  kept = [r for r, d in enumerate(acc.dims)
+          if not isinstance(d, Indexed) and not d.squeezed]
+  pointwise = [r for r in kept if isinstance(acc.dims[r], Checked)
+               or (acc.dims[r].stride != 1 and acc.dims[r].size > 1)]
   windowed = [r for r in kept if r not in pointwise]
   pos_in_value = {r: nb + i for i, r in enumerate(kept)}
   index_shape = list(acc.batch_shape) + [acc.dims[r].size for r in pointwise]
@@ -506,8 +570,15 @@ def _plan(acc: RootAccess, for_write: bool) -> _GatherPlan:
     return column_cache[k]
 
   for r, d in enumerate(acc.dims):
-    if isinstance(d, Indexed):
+    if isinstance(d, Checked):
+      axis = nb + pointwise.index(r) if r in pointwise else None
+      c = _checked_component(d, for_write, shape[r], index_shape, axis)
+      components.append(convert(c, idx_elt))
+      index_map.append(r)
+    elif isinstance(d, Indexed):
       col = column(d.k)
+      if d.wrap:
+        col = wrap_negative(col, d.bound)
       if direct_idx is not None:
         c = col
       else:
@@ -559,6 +630,48 @@ def _plan(acc: RootAccess, for_write: bool) -> _GatherPlan:
   collapsed = [r for r in range(len(shape)) if r not in windowed]
   slice_sizes = [acc.dims[r].size if r in windowed else 1 for r in range(len(shape))]
   return _GatherPlan(indices, offset_dims, collapsed, index_map, n, slice_sizes)
+
+
+def _checked_component(d: Checked, for_write: bool, root_size: int,
+                       index_shape: list[int], axis: int | None) -> ir.Value:
+  """The i32 root indices of a `Checked` dim, of shape `index_shape + [1]`:
+  element k (along `axis`; none if squeezed) at e = offset + k * stride, plus
+  `bound` if negative; reads clamp e into the dim, writes send an element with
+  e out of range to `root_size` (out of bounds: scatter drops it)."""
+  t = i32()
+  # Offsets below -(bound + extent) or above bound behave as those bounds do.
+  ext = extent(d.size, d.stride)
+  v = convert(clamp_range(d.offset, -(d.bound + ext), d.bound), t)
+  full = index_shape + [1]
+  if d.squeezed:
+    e, shape = v, []
+  else:
+    io = stablehlo.IotaOp(ir.RankedTensorType.get(full, t), axis).result
+    if d.stride != 1:
+      io = stablehlo.MulOp(io, int_const(d.stride, t, full)).result
+    e = stablehlo.AddOp(io, stablehlo.BroadcastInDimOp(
+        ir.RankedTensorType.get(full, t), v, []).result).result
+    shape = full
+  e = wrap_negative(e, d.bound)
+  if d.direct:
+    c = e  # gather clamps and scatter drops out-of-bounds indices natively
+  else:
+    c = clamp_to(e, d.bound - 1)
+    if d.mult != 1:
+      c = stablehlo.MulOp(c, int_const(d.mult, t, shape)).result
+    if d.base != 0:
+      base = offset_value(d.base, t)
+      if shape:
+        base = stablehlo.BroadcastInDimOp(ir.RankedTensorType.get(shape, t), base,
+                                          []).result
+      c = stablehlo.AddOp(c, base).result
+    if for_write:
+      ok = stablehlo.AndOp(compare(e, int_const(0, t, shape), "GE"),
+                           compare(e, int_const(d.bound, t, shape), "LT")).result
+      c = stablehlo.SelectOp(ok, c, int_const(root_size, t, shape)).result
+  if d.squeezed:
+    c = stablehlo.BroadcastInDimOp(ir.RankedTensorType.get(full, t), c, []).result
+  return c
 
 
 def _max_of(t: ir.Type) -> int:

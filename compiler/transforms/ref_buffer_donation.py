@@ -18,6 +18,8 @@ from refhlo.compiler.dialect.types import ref_value_type
 from refhlo.compiler.passes import Pass, PassError
 
 ALIASING_OUTPUT = "tf.aliasing_output"
+BUFFER_DONOR = "jax.buffer_donor"
+"""Donated without a chosen output; XLA rejects it together with ALIASING_OUTPUT."""
 DONATED_ATTR = "ref.donated"
 """Unit attribute on the `ref.new` that stands for a donated argument."""
 
@@ -54,7 +56,9 @@ argument becomes a tensor argument:
   i32` and its final value is returned as the new trailing result `k` (one
   per written argument, in argument order, after the original results);
   `sdy.sharding`, `mhlo.sharding`, `mhlo.layout_mode` and `mhlo.memory_kind`
-  of the argument are copied onto that result;
+  of the argument are copied onto that result, and a `jax.buffer_donor` is
+  dropped (the aliasing donates the buffer; XLA rejects an argument that is
+  both aliased and a buffer donor);
 - a read-only or unused ref argument becomes a plain tensor argument.
 
 Other argument and result attributes are kept. The body stays a ref program:
@@ -66,13 +70,15 @@ Private functions and functions without ref arguments are unchanged.
 
 It is an error when the effects on a public function's ref argument cannot
 be determined (the ref reaches an unknown op or a function without a body),
-and when a public function with ref arguments is also called inside the
-module (its signature is about to change).
+when a public function with ref arguments is also called inside the
+module (its signature is about to change), and when a ref argument already
+has a `tf.aliasing_output` (which ref arguments alias which results is this
+pass's decision).
 
 Before:
 
 ```mlir
-func.func @main(%buf: !ref.ref<tensor<4xf32>> {mhlo.sharding = "{replicated}"},
+func.func @main(%buf: !ref.ref<tensor<4xf32>> {jax.buffer_donor = true, mhlo.sharding = "{replicated}"},
                 %x: !ref.ref<tensor<4xf32>>) -> tensor<4xf32> {
   %v = "ref.get"(%x) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
   "ref.addupdate"(%buf, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
@@ -116,6 +122,14 @@ func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasin
                         f"public function @{name} takes refs and is called inside "
                         "the module; buffer donation would change its signature "
                         "(make it private)")
+      arg_attrs = _dict_list(info.op.attributes, "arg_attrs",
+                             len(info.op.regions[0].blocks[0].arguments))
+      for i in info.ref_args:
+        if ALIASING_OUTPUT in arg_attrs[i]:
+          raise PassError(info.op.regions[0].blocks[0].arguments[i],
+                          f"ref argument #{i} of public function @{name} already "
+                          f"has '{ALIASING_OUTPUT}': which ref arguments alias which "
+                          "results is decided by buffer donation")
       effects = me.function_arg_effects(name)
       for i in info.ref_args:
         why = me.unresolved_arg(name, i)
@@ -203,6 +217,7 @@ def _donate(fop: ir.Operation, ref_args: list[int], donated: list[int]) -> None:
     out = n_res + k
     arg_attrs[i][ALIASING_OUTPUT] = ir.IntegerAttr.get(
         ir.IntegerType.get_signless(32), out)
+    arg_attrs[i].pop(BUFFER_DONOR, None)  # the aliasing donates it
     results.append(inputs[i])
     res_attrs.append({key: arg_attrs[i][key] for key in RESULT_ATTRS_FROM_ARG
                       if key in arg_attrs[i]})

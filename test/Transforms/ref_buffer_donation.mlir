@@ -1,9 +1,13 @@
-// RUN: ref-opt %s --ref-buffer-donation --split-input-file --verify-diagnostics | FileCheck %s
+// Some cases below hand the pass IR that breaks the ref dialect's rules (a
+// ref passed to an unknown op), to check that it refuses it: the input is not
+// verified after parsing.
+// RUN: ref-opt %s --mlir-very-unsafe-disable-verifier-on-parsing --ref-buffer-donation --split-input-file --verify-diagnostics | FileCheck %s
 
 // Written, read-only and unused ref arguments; attributes are kept and
-// shardings copied onto the new results.
+// shardings copied onto the new results. The aliasing donates %w: its
+// `jax.buffer_donor` is dropped (XLA rejects an argument that is both).
 // CHECK-LABEL: func.func @main
-// CHECK-SAME: (%[[W:.*]]: tensor<4xf32> {jax.buffer_donor = true, mhlo.layout_mode = "default", mhlo.sharding = "{replicated}", tf.aliasing_output = 1 : i32},
+// CHECK-SAME: (%[[W:.*]]: tensor<4xf32> {mhlo.layout_mode = "default", mhlo.sharding = "{replicated}", tf.aliasing_output = 1 : i32},
 // CHECK-SAME: %[[R:.*]]: tensor<4xf32> {mhlo.sharding = "{devices=[2]<=[2]}"},
 // CHECK-SAME: %[[U:.*]]: tensor<2xi32>,
 // CHECK-SAME: %[[X:.*]]: tensor<4xf32> {jax.arg_info = "x"},
@@ -30,6 +34,26 @@ func.func @main(%w: !ref.ref<tensor<4xf32>> {jax.buffer_donor = true, mhlo.shard
   return %v : tensor<4xf32>
 }
 
+
+// -----
+
+// A read-only ref argument keeps its `jax.buffer_donor` (donated, not aliased).
+// CHECK-LABEL: func.func @read_only_donor
+// CHECK-SAME: (%[[R:.*]]: tensor<4xf32> {jax.buffer_donor = true}) -> tensor<4xf32>
+// CHECK-NEXT: %[[RR:.*]] = "ref.new"(%[[R]]) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+func.func @read_only_donor(%r: !ref.ref<tensor<4xf32>> {jax.buffer_donor = true}) -> tensor<4xf32> {
+  %v = "ref.get"(%r) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  return %v : tensor<4xf32>
+}
+
+// -----
+
+// A ref argument that already says which result it aliases.
+// expected-error@+1 {{ref argument #0 of public function @user_alias already has 'tf.aliasing_output': which ref arguments alias which results is decided by buffer donation}}
+func.func @user_alias(%r: !ref.ref<tensor<4xf32>> {tf.aliasing_output = 0 : i32}, %x: tensor<4xf32>) -> tensor<4xf32> {
+  "ref.set"(%r, %x) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  return %x : tensor<4xf32>
+}
 
 // -----
 

@@ -61,8 +61,9 @@ func.func @count(%cnt: !ref.ref<tensor<i32>>) {
 
 // -----
 
-// Invalid input stops the pipeline at its first step, ref-verify, with the
-// verifier's diagnostic at the offending op; nothing is lowered.
+// Invalid input is rejected with the verifier's diagnostic at the offending
+// op (ref-opt verifies what it parsed; run on its own, the pipeline's first
+// step, ref-verify, does the same); nothing is lowered.
 func.func @bad_window(%r: !ref.ref<tensor<8x4xf32>>) -> tensor<4x4xf32> {
   // expected-error@+1 {{'ref.get' op window [6, 10) in dim 0 is out of bounds for the ref's size 8}}
   %v = "ref.get"(%r) {static_offsets = array<i64: 6, 0>, static_sizes = array<i64: 4, 4>} : (!ref.ref<tensor<8x4xf32>>) -> tensor<4x4xf32>
@@ -82,5 +83,46 @@ func.func private @loop(%r: !ref.ref<tensor<f32>>) {
   "ref.set"(%r, %v) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
   // expected-error@+1 {{recursive call to @loop}}
   func.call @loop(%r) : (!ref.ref<tensor<f32>>) -> ()
+  return
+}
+
+// -----
+
+// The output is valid StableHLO, or the pipeline fails with a located error.
+
+// A written ref argument is aliased with its result: a `jax.buffer_donor` of
+// it is dropped (XLA rejects an argument that is both).
+// CHECK-LABEL: func.func @donor
+// CHECK-SAME: (%{{.*}}: tensor<4xf32> {tf.aliasing_output = 0 : i32}, %{{.*}}: tensor<4xf32>) -> tensor<4xf32>
+func.func @donor(%r: !ref.ref<tensor<4xf32>> {jax.buffer_donor = true}, %x: tensor<4xf32>) {
+  "ref.set"(%r, %x) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  return
+}
+
+// -----
+
+// expected-error@+1 {{argument #0 of @bad_sharding has a malformed 'mhlo.sharding' "{devices=[2,1]<=[2]}": it tiles 2 dimensions (tile assignment [2, 1]), but tensor<4xf32> has rank 1}}
+func.func @bad_sharding(%r: !ref.ref<tensor<4xf32>> {mhlo.sharding = "{devices=[2,1]<=[2]}"}, %x: tensor<4xf32>) {
+  "ref.set"(%r, %x) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  return
+}
+
+// -----
+
+// An op of an unregistered dialect is not StableHLO.
+func.func @unregistered(%r: !ref.ref<tensor<4xf32>>, %x: tensor<4xf32>) {
+  // expected-error@+1 {{'foo.bar' is not a registered op (dialect 'foo' is unknown to MLIR)}}
+  %y = "foo.bar"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  "ref.set"(%r, %y) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  return
+}
+
+// -----
+
+// Shardy's `sdy.sharding` is checked by its registered dialect, when parsed.
+sdy.mesh @mesh = <["x"=2]>
+// expected-error@+1 {{'func.func' op arg 1 - sharding doesn't match tensor rank: 2 != 1}}
+func.func @bad_sdy_sharding(%r: !ref.ref<tensor<4xf32>>, %x: tensor<4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {}]>}) {
+  "ref.set"(%r, %x) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
   return
 }

@@ -1,4 +1,6 @@
 // RUN: ref-opt %s --ref-verify --split-input-file --verify-diagnostics | FileCheck %s
+// ref-opt checks these rules right after parsing; the pass itself, without that:
+// RUN: ref-opt %s --mlir-very-unsafe-disable-verifier-on-parsing --ref-verify --split-input-file --verify-diagnostics | FileCheck %s
 
 // Valid IR passes through unchanged (more valid forms: test/Dialect/ops.mlir).
 
@@ -590,6 +592,56 @@ func.func @freeze_with_indexer(%r: !ref.ref<tensor<4xf32>>) -> tensor<4xf32> {
 // -----
 
 // ---------------------------------------------------------------------------
+// Attributes: an op's own, and discardable ones (`dialect.name`, `__name__`)
+// ---------------------------------------------------------------------------
+
+// A typo would otherwise be ignored and read the whole ref.
+func.func @misspelled_indexer(%r: !ref.ref<tensor<8x4xf32>>) -> tensor<2x4xf32> {
+  // expected-error@+1 {{'ref.get' op has unknown attribute 'static_offset'; did you mean 'static_offsets'?}}
+  %v = "ref.get"(%r) {static_offset = array<i64: 2, 0>, static_sizes = array<i64: 2, 4>} : (!ref.ref<tensor<8x4xf32>>) -> tensor<2x4xf32>
+  return %v : tensor<2x4xf32>
+}
+
+// -----
+
+func.func @misspelled_on_a_write(%r: !ref.ref<tensor<8x4xf32>>, %x: tensor<4xf32>) {
+  // expected-error@+1 {{'ref.set' op has unknown attribute 'squeezed_dim'; did you mean 'squeezed_dims'?}}
+  "ref.set"(%r, %x) {static_sizes = array<i64: 1, 4>, squeezed_dim = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> ()
+  return
+}
+
+// -----
+
+func.func @unknown_attribute(%r: !ref.ref<tensor<8x4xf32>>) {
+  // expected-error-re@+1 {{'ref.view' op has unknown attribute 'layout' (its attributes: static_offsets, static_sizes, static_strides, squeezed_dims{{.*}}); a discardable attribute is named 'dialect.name', e.g. 'refhlo.layout'}}
+  %s = "ref.view"(%r) {layout = 1 : i64} : (!ref.ref<tensor<8x4xf32>>) -> !ref.ref<tensor<8x4xf32>>
+  return
+}
+
+// -----
+
+func.func @attribute_on_new(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'ref.new' op has unknown attribute 'donated' (it takes no attributes); a discardable attribute is named 'dialect.name', e.g. 'refhlo.donated'}}
+  %r = "ref.new"(%x) {donated} : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+  return
+}
+
+// -----
+
+// Discardable attributes are fine on any ref op.
+// CHECK-LABEL: func.func @discardable_attributes
+// CHECK: "ref.new"(%{{.*}}) {ref.donated}
+// CHECK: "ref.get"(%{{.*}}) {__roots__ = ["arg0"], refhlo.note = "x", static_sizes = array<i64: 2>}
+func.func @discardable_attributes(%x: tensor<4xf32>) -> tensor<2xf32> {
+  %r = "ref.new"(%x) {ref.donated} : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+  %v = "ref.get"(%r) {static_sizes = array<i64: 2>, refhlo.note = "x", __roots__ = ["arg0"]} : (!ref.ref<tensor<4xf32>>) -> tensor<2xf32>
+  "ref.free"(%r) {mhlo.frontend_attributes = {a = "b"}} : (!ref.ref<tensor<4xf32>>) -> ()
+  return %v : tensor<2xf32>
+}
+
+// -----
+
+// ---------------------------------------------------------------------------
 // ref.view
 // ---------------------------------------------------------------------------
 
@@ -795,5 +847,35 @@ func.func @several_errors(%r: !ref.ref<tensor<8x4xf32>>, %v: tensor<4xf32>) {
   "ref.set"(%r, %v) : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> ()
   // expected-error@+1 {{'ref.get' op stride 0 in dim 0 must be >= 1}}
   %x = "ref.get"(%r) {static_strides = array<i64: 0, 1>} : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  return
+}
+
+// -----
+
+// Out-of-range semantics: `mode = "elementwise"` (docs/dialect.md) is valid
+// on the accesses; "window" is the default and may be spelled out.
+
+// CHECK-LABEL: func.func @elementwise_mode
+// CHECK: "ref.get"({{.*}}mode = "elementwise"
+// CHECK: "ref.set"({{.*}}mode = "window"
+func.func @elementwise_mode(%r: !ref.ref<tensor<8x6xf32>>, %i: tensor<i32>, %v: tensor<3xf32>) -> tensor<3xf32> {
+  %x = "ref.get"(%r, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 3>, static_strides = array<i64: 1, 2>, squeezed_dims = array<i64: 0>, mode = "elementwise"} : (!ref.ref<tensor<8x6xf32>>, tensor<i32>) -> tensor<3xf32>
+  "ref.set"(%r, %v, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 3>, squeezed_dims = array<i64: 0>, mode = "window"} : (!ref.ref<tensor<8x6xf32>>, tensor<3xf32>, tensor<i32>) -> ()
+  return %x : tensor<3xf32>
+}
+
+// -----
+
+func.func @unknown_mode(%r: !ref.ref<tensor<8xf32>>, %i: tensor<i32>) -> tensor<2xf32> {
+  // expected-error@+1 {{'ref.get' op 'mode' must be one of 'window', 'elementwise' (a string), got "clamp"}}
+  %x = "ref.get"(%r, %i) {static_offsets = array<i64: -9223372036854775808>, static_sizes = array<i64: 2>, mode = "clamp"} : (!ref.ref<tensor<8xf32>>, tensor<i32>) -> tensor<2xf32>
+  return %x : tensor<2xf32>
+}
+
+// -----
+
+func.func @elementwise_view(%r: !ref.ref<tensor<8xf32>>, %i: tensor<i32>) {
+  // expected-error@+1 {{'ref.view' op cannot have mode 'elementwise': views are windows (mode 'window')}}
+  %w = "ref.view"(%r, %i) {static_offsets = array<i64: -9223372036854775808>, static_sizes = array<i64: 3>, static_strides = array<i64: 2>, mode = "elementwise"} : (!ref.ref<tensor<8xf32>>, tensor<i32>) -> !ref.ref<tensor<3xf32>>
   return
 }

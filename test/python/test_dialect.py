@@ -435,6 +435,60 @@ def test_verify_accepts_module_object_and_funcs(ctx):
   assert len(verify_module(module.operation)) == 1
 
 
+def test_each_op_declares_its_attributes():
+  from refhlo.compiler.dialect import ACCESS_OPS, REF_OPS
+  from refhlo.compiler.dialect.indexer import ATTR_NAMES
+  for name, cls in REF_OPS.items():
+    assert set(cls.ATTRIBUTES) <= set(ATTR_NAMES), name
+    assert bool(cls.ATTRIBUTES) == (name in ACCESS_OPS), name
+  assert "indexed_dims" not in RefViewOp.ATTRIBUTES
+  assert RefGetOp.ATTRIBUTES == ATTR_NAMES
+
+
+@pytest.mark.parametrize("name,ok", [
+    ("ref.donated", True), ("refhlo.ref_results", True), ("mhlo.sharding", True),
+    ("__roots__", True), ("__inplace_operands_attr__", True), ("static_offset", False),
+    ("foo", False), ("__", False), ("____", False), ("_x_", False)])
+def test_discardable_attribute_names(name, ok):
+  from refhlo.compiler.dialect import is_discardable_attribute
+  assert is_discardable_attribute(name) == ok
+
+
+def test_unknown_attribute_on_a_built_op(ctx):
+  """A frontend that sets a misspelled attribute gets the verifier's error."""
+  m = parse("""
+  func.func @f(%r: !ref.ref<tensor<8xf32>>) {
+    return
+  }""")
+  fn = m.regions[0].blocks[0].operations[0] if m.name == "builtin.module" else m
+  block = fn.regions[0].blocks[0]
+  with ir.InsertionPoint.at_block_begin(block):
+    get = RefGetOp.build(block.arguments[0]).operation
+  assert verify_module(m) == []
+  get.attributes["static_offset"] = ir.DenseI64ArrayAttr.get([2])
+  get.attributes["refhlo.fine"] = ir.UnitAttr.get()
+  assert messages(verify_module(m)) == [
+      "'ref.get' op has unknown attribute 'static_offset'; did you mean 'static_offsets'?"]
+
+
+def test_analysis_annotations_verify(tmp_path):
+  """The analyses' test-mode output (`__roots__`, `__effects__`, ...) can be
+  read back: ref-opt verifies what it parses."""
+  import pathlib
+  import subprocess
+  import sys
+  ops = pathlib.Path(__file__).resolve().parents[1] / "Dialect" / "ops.mlir"
+  cmd = [sys.executable, "-m", "refhlo.compiler.tools.ref_opt"]
+  for flag in ("--ref-alias-analysis", "--ref-effect-analysis"):
+    first = subprocess.run(cmd + [str(ops), "--split-input-file", flag],
+                           capture_output=True, timeout=60)
+    assert first.returncode == 0, first.stderr.decode()
+    assert b"__" in first.stdout
+    again = subprocess.run(cmd + ["--split-input-file", "--ref-verify"], input=first.stdout,
+                           capture_output=True, timeout=60)
+    assert again.returncode == 0, again.stderr.decode()
+
+
 def test_verifier_is_fast_on_large_modules(ctx):
   body = "\n".join(
       f'    %v{k} = "ref.get"(%r, %i) {{static_offsets = array<i64: -9223372036854775808, 0>, '

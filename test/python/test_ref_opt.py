@@ -305,6 +305,87 @@ def test_without_split_the_marker_is_a_comment(tmp_path):
   assert "// -----" not in out(p)
 
 
+# -- verification after parsing ---------------------------------------------------
+
+BAD_WINDOW = """\
+func.func @f(%r: !ref.ref<tensor<8xf32>>) -> tensor<4xf32> {
+  %v = "ref.get"(%r) {static_offsets = array<i64: 6>, static_sizes = array<i64: 4>} : (!ref.ref<tensor<8xf32>>) -> tensor<4xf32>
+  return %v : tensor<4xf32>
+}
+"""
+
+TYPO = (BAD_WINDOW.replace("@f(", "@g(").replace("static_offsets", "static_offset")
+        .replace("i64: 6>", "i64: 2>"))
+
+
+def test_no_pass_flags_still_verifies_the_ref_dialect():
+  p = ref_opt(input=BAD_WINDOW)
+  e = assert_clean_failure(p, r"(?m)^<stdin>:2:8: error: 'ref.get' op window \[6, 10\) in dim 0 "
+                              r"is out of bounds for the ref's size 8$")
+  assert out(p) == "" and e.count("error:") == 1, e
+
+
+def test_unknown_attribute_is_an_error_with_a_hint():
+  p = ref_opt(input=TYPO)
+  assert_clean_failure(p, r"(?m)^<stdin>:2:8: error: 'ref.get' op has unknown attribute "
+                          r"'static_offset'; did you mean 'static_offsets'\?$")
+  # Before any pass, also with a pipeline: the pass never sees the op.
+  assert_clean_failure(ref_opt("--ref-to-stablehlo", input=TYPO), "did you mean 'static_offsets'")
+
+
+def test_verification_of_each_chunk(tmp_path):
+  f = tmp_path / "chunks.mlir"
+  text = FUNCS + "// -----\n" + BAD_WINDOW + "// -----\n" + TYPO + "// -----\n" + REF_FUNC
+  f.write_text(text)
+  p = ref_opt(str(f), "--split-input-file")
+  e = assert_clean_failure(p)
+  gets = [i + 1 for i, line in enumerate(text.splitlines()) if '"ref.get"' in line]
+  assert f"chunks.mlir:{gets[0]}:8: error: 'ref.get' op window" in e, e
+  assert f"chunks.mlir:{gets[1]}:8: error: 'ref.get' op has unknown" in e, e
+  assert e.count("error:") == 2, e
+  chunks = out(p).split("// -----\n")
+  assert len(chunks) == 4 and "@f" in chunks[0] and "ref.swap" in chunks[3], out(p)
+  assert chunks[1] == chunks[2] == ""
+
+
+def test_verification_with_verify_diagnostics(tmp_path):
+  f = tmp_path / "expected.mlir"
+  f.write_text(BAD_WINDOW.replace("  %v =", "  // expected-error@+1 {{out of bounds}}\n  %v =")
+               + "// -----\n"
+               + TYPO.replace("  %v =", "  // expected-error@+1 {{did you mean 'static_offsets'?}}\n  %v =")
+               + "// -----\n" + REF_FUNC)
+  p = ref_opt(str(f), "--split-input-file", "--verify-diagnostics")
+  assert p.returncode == 0, err(p)
+  p = ref_opt(str(f), "--verify-diagnostics")  # one chunk: both errors expected
+  assert p.returncode == 0, err(p)
+
+
+def test_disable_verifier_on_parsing():
+  p = ref_opt("--mlir-very-unsafe-disable-verifier-on-parsing", input=BAD_WINDOW)
+  assert p.returncode == 0, err(p)
+  assert "static_offsets = array<i64: 6>" in out(p)
+  # The pass itself still checks the rules; MLIR's verifier always runs.
+  assert_clean_failure(ref_opt("--mlir-very-unsafe-disable-verifier-on-parsing", "--ref-verify",
+                               input=BAD_WINDOW), "out of bounds")
+  assert_clean_failure(ref_opt("--mlir-very-unsafe-disable-verifier-on-parsing",
+                               input="func.func @f() -> tensor<f32> {\n  return\n}\n"),
+                       r"<stdin>:2:3: error: 'func.return' op has 0 operands")
+
+
+def test_verify_each_flag(funcs):
+  for flag in ("--verify-each", "--verify-each=true", "--verify-each=false", "--verify-each=0"):
+    p = ref_opt(str(funcs), "--cse", flag)
+    assert p.returncode == 0, (flag, err(p))
+    assert out(p).count("stablehlo.add") == 1
+  assert_clean_failure(ref_opt(str(funcs), "--verify-each=sometimes"), "takes no value")
+
+
+def test_help_documents_verification():
+  text = out(ref_opt("--help"))
+  assert "--verify-each" in text and "--mlir-very-unsafe-disable-verifier-on-parsing" in text
+  assert "verified before any pass runs" in text
+
+
 # -- verify-diagnostics ---------------------------------------------------------
 
 
@@ -638,6 +719,83 @@ def test_broken_pipe(tmp_path):
   assert proc.returncode == 1, e
   assert "ref-opt: error: output pipe closed" in e and "Traceback" not in e
   assert "Exception ignored" not in e
+
+
+# -- ref-to-stablehlo output is valid StableHLO -------------------------------------
+
+LIT_INPUTS = sorted(p for p in (ROOT / "test").rglob("*.mlir") if "Output" not in p.parts)
+
+
+def _arg_attr_dicts(func) -> list[dict]:
+  from jaxlib.mlir import ir
+  if "arg_attrs" not in func.attributes:
+    return []
+  out = []
+  for d in ir.ArrayAttr(func.attributes["arg_attrs"]):
+    d = ir.DictAttr(d)
+    out.append({d[j].name: d[j].attr for j in range(len(d))})
+  return out
+
+
+@pytest.mark.parametrize("path", LIT_INPUTS, ids=lambda p: str(p.relative_to(ROOT / "test")))
+def test_ref_to_stablehlo_output_is_valid_stablehlo(path):
+  """Every lit input, chunk by chunk, through `--ref-to-stablehlo`: where it
+  succeeds, the output parses in a context with only registered dialects (no
+  ref, nothing unregistered), no argument is both aliased and a buffer donor,
+  and XLA converts a module with a @main to HLO (donation, shardings)."""
+  import io
+
+  from jaxlib import _jax
+  from jaxlib.mlir import ir
+
+  from refhlo.compiler.context import make_context
+  from refhlo.compiler.tools import ref_opt as driver
+
+  o, e = io.StringIO(), io.StringIO()
+  driver.run([str(path), "--ref-to-stablehlo", "--split-input-file"], o, e)
+  assert "Traceback" not in e.getvalue() and "internal error" not in e.getvalue(), e.getvalue()
+  validated = 0
+  for k, chunk in enumerate(o.getvalue().split(driver.SPLIT_MARKER + "\n")):
+    if not chunk.strip():
+      continue  # this chunk failed, with a diagnostic
+    ctx = make_context()
+    ctx.allow_unregistered_dialects = False
+    try:
+      module = ir.Module.parse(chunk, ctx)
+    except ir.MLIRError as err_:
+      pytest.fail(f"chunk {k} of {path.name} is not valid StableHLO: {err_}\n{chunk}")
+    has_main = False
+    for op in module.body.operations:
+      if op.operation.name != "func.func":
+        continue
+      name = ir.StringAttr(op.attributes["sym_name"]).value
+      has_main |= name == "main"
+      for i, d in enumerate(_arg_attr_dicts(op)):
+        assert not ("tf.aliasing_output" in d and "jax.buffer_donor" in d), \
+            f"chunk {k} of {path.name}: argument #{i} of @{name} is aliased and a donor"
+    if has_main:
+      _jax.mlir.mlir_module_to_xla_computation(chunk, use_tuple_args=False,
+                                               return_tuple=False)
+    validated += 1
+  if path.name == "ref_to_stablehlo.mlir":
+    assert validated >= 3, o.getvalue()
+
+
+def test_sharding_check_does_not_import_jax(tmp_path):
+  f = tmp_path / "sharded.mlir"
+  f.write_text(REF_FUNC.replace("%buf: !ref.ref<tensor<8x4xf32>>",
+                                '%buf: !ref.ref<tensor<8x4xf32>> {mhlo.sharding = "{devices=[2,1]<=[2]}"}'))
+  code = ("import sys\nfrom refhlo.compiler.tools import ref_opt\n"
+          f"rc = ref_opt.run(['--ref-to-stablehlo', {str(f)!r}], open('/dev/null', 'w'), sys.stderr)\n"
+          "assert rc == 0, rc\n"
+          "assert 'jaxlib._hlo' in sys.modules\n"
+          "print(sorted(m for m in sys.modules if m == 'jax' or m.startswith('jax.')))")
+  p = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+  assert p.returncode == 0, err(p)
+  assert out(p).strip() == "[]"
+  bad = f.read_text().replace("{devices=[2,1]<=[2]}", "{devices=[2,1]<=[3]}")
+  assert_clean_failure(ref_opt("--ref-to-stablehlo", input=bad),
+                       r"<stdin>:1:17: error: argument #0 of @main has a malformed 'mhlo.sharding'")
 
 
 # -- entry points and start-up ----------------------------------------------------
