@@ -9,7 +9,9 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-  if name in ("jit", "RefhloError", "RefhloTypeError", "RefhloValueError"):
+  if name in ("jit", "RefhloError", "RefhloTypeError", "RefhloValueError",
+              "RefhloOverflowError", "RefhloRuntimeError",
+              "RefhloFloatingPointError"):
     from refhlo import api
     return getattr(api, name)
   raise AttributeError(f"module 'refhlo' has no attribute {name!r}")

@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import jax
+import numpy as np
+from jax._src import config as _config
 from jax._src import core
 from jax._src import pjit as _pjit
 from jax._src import sharding_impls
@@ -63,6 +65,16 @@ closed_call_p = core.closed_call_p
 tree_unflatten = jax.tree_util.tree_unflatten
 
 
+def under_trace(leaves: Sequence[Any]) -> bool:
+  """Whether a call happens under an enclosing JAX trace (jit, grad, vmap,
+  make_jaxpr, a loop body, ...): an argument is a tracer, or the current trace
+  is not the eager one (a function that takes no arguments and closes over
+  refs is traced this way)."""
+  if any(isinstance(x, core.Tracer) for x in leaves):
+    return True
+  return not isinstance(core.trace_ctx.trace, core.EvalTrace)
+
+
 def is_ref_aval(aval: Any) -> bool:
   return isinstance(aval, AbstractRef)
 
@@ -82,6 +94,84 @@ def ref_buffer(ref: Ref) -> jax.Array:
 def set_ref_buffer(ref: Ref, buf: jax.Array) -> None:
   """Rebinds `ref` to a new buffer (after its old one was donated)."""
   ref._refs._buf = buf
+
+
+def copy_array(x: jax.Array) -> jax.Array:
+  """A copy of `x` in a new buffer, on the same devices and sharding."""
+  return jax.device_put(x, may_alias=False)
+
+
+def copy_ref(ref: Ref) -> Ref:
+  """A new Ref of the same type holding a copy of `ref`'s contents."""
+  return core.Ref(ref._aval, core.ArrayRefImpl(ref._aval,
+                                                copy_array(ref_buffer(ref))))
+
+
+def weak_typed(x: jax.Array) -> jax.Array:
+  """`x` (same buffer) with a weak-typed aval, as jax.jit returns results
+  that only Python scalars flowed into."""
+  from jax._src import array
+  return array.ArrayImpl(x.aval.update(weak_type=True), x.sharding, [x],
+                         committed=x._committed, _skip_checks=True)
+
+
+def debug_checks_enabled() -> bool:
+  """`jax_debug_nans` or `jax_debug_infs` is on (JAX's own fast check)."""
+  return _config.debug_nans.value or _config.debug_infs.value
+
+
+def debug_nans_enabled() -> bool:
+  return _config.debug_nans.value
+
+
+def debug_infs_enabled() -> bool:
+  return _config.debug_infs.value
+
+
+def jit_out_weak_types(closed: ClosedJaxpr) -> list[bool]:
+  """Which results of `closed` jax.jit returns weak-typed.
+
+  jax.jit takes its result types from the state-discharged program, where a
+  value read from a ref is the value last stored (stored values are
+  converted to the ref's type, not weak) rather than a value of the ref's
+  possibly weak type: discharge only ever turns weak into strong. Falls back
+  to the jaxpr's own types where JAX cannot discharge the program.
+  """
+  weak = [getattr(a, "weak_type", False) for a in closed.out_avals]
+  if not any(weak) or not (
+      any(is_ref_aval(a) for a in closed.in_avals)
+      or any(isinstance(c, Ref) for c in closed.consts)
+      or has_internal_refs(closed)):
+    return weak
+  from jax._src.interpreters import pxla
+  from jax._src.state import discharge
+  try:
+    moved, _ = pxla._move_mutable_consts(closed)
+    avals = discharge.discharge_state(moved).out_avals
+  except Exception:  # best effort: JAX's discharge rejects some programs
+    return weak
+  return [w and getattr(a, "weak_type", False) for w, a in zip(weak, avals)]
+
+
+def eval_jaxpr(closed: ClosedJaxpr, consts: Sequence[Any], *args: Any) -> Any:
+  """Evaluates a jaxpr op by op (eagerly): JAX's de-optimized re-run."""
+  return core.eval_jaxpr(closed.jaxpr, consts, *args)
+
+
+def is_supported_ref_dtype(dtype: Any) -> bool:
+  """Element types the `ref` dialect holds: integers, floats, bool (not
+  complex numbers, PRNG keys or other extended dtypes)."""
+  from jax._src import dtypes
+  return (not dtypes.issubdtype(dtype, dtypes.extended)
+          and (dtypes.issubdtype(dtype, np.integer)
+               or dtypes.issubdtype(dtype, np.floating)
+               or dtypes.issubdtype(dtype, np.bool_)))
+
+
+def is_inexact_dtype(dtype: Any) -> bool:
+  """Floating-point or complex, bfloat16 and float8 types included."""
+  from jax._src import dtypes
+  return dtypes.issubdtype(dtype, np.inexact)
 
 
 def ref_is_plain(ref: Ref) -> bool:
@@ -189,6 +279,49 @@ def while_p_default_rule() -> Callable:
   return mlir._lowerings[while_p].rule
 
 
+def scan_rule_keeping_refs() -> Callable:
+  """`scan_p`'s lowering (JAX's `_scan_impl`, a `while` loop) without the
+  state discharge JAX's `lower_fun` applies when the body creates refs.
+
+  `mlir.lower_fun` discharges a traced rule whose jaxpr has internal ref
+  effects (`jax.new_ref` in the body): every ref becomes a value and its final
+  contents extra results. That turns a ref argument of the scan (an outer ref
+  the body reads or writes) into surplus results and sends every access to a
+  local ref through JAX's discharge rules (which reject multi-step views and
+  zero-size strided slices). refhlo keeps refs as refs: the loop is lowered
+  by the overridden rules (`while`, `closed_call`, the ref primitives).
+  """
+  from jax._src import api_util
+  from jax._src import linear_util as lu
+  from jax._src.interpreters import partial_eval as pe
+
+  def rule(ctx: LoweringRuleContext, *args: Any, **params: Any) -> Any:
+    fun = _loops._scan_impl
+    wrapped = lu.wrap_init(fun, params, debug_info=api_util.debug_info(
+        "scan", fun, args, {}))
+    jaxpr, _, consts = pe.trace_to_jaxpr_dynamic(wrapped, ctx.avals_in,
+                                                 lower=True)
+    out, tokens = mlir.jaxpr_subcomp(
+        ctx.module_context, jaxpr, ctx.name_stack, ctx.tokens_in,
+        mlir.ir_consts(consts, [v.aval for v in jaxpr.constvars]), *args,
+        dim_var_values=ctx.dim_var_values, const_lowering=ctx.const_lowering,
+        outer_traceback=ctx.traceback)
+    ctx.set_tokens_out(tokens)
+    return out
+
+  return rule
+
+
+def has_internal_refs(jaxpr: Any) -> bool:
+  """Whether a (closed) jaxpr creates refs (`jax.new_ref`/`jax.empty_ref`)."""
+  return any(isinstance(e, core.InternalMutableArrayEffect)
+             for e in jaxpr.effects)
+
+
+def scan_p_default_rule() -> Callable:
+  return mlir._lowerings[scan_p].rule
+
+
 def jit_p_default_rule() -> Callable:
   return mlir._lowerings[jit_p].rule
 
@@ -212,3 +345,12 @@ def stand_in_ref(ref: Ref) -> Ref:
   that is both passed and closed over (refhlo gives that sequential semantics).
   """
   return core.Ref(ref._aval, core.ArrayRefImpl(ref._aval, None))
+
+
+def stablehlo_to_hlo_text(stablehlo_text: str) -> str:
+  """The HLO text of a StableHLO module, as `jax.jit(...).lower().as_text("hlo")`
+  prints it (before XLA's optimizations)."""
+  from jax._src.lib import _jax  # pylint: disable=g-import-not-at-top
+  computation = _jax.mlir.mlir_module_to_xla_computation(
+      stablehlo_text, use_tuple_args=False, return_tuple=False)
+  return computation.as_hlo_text()

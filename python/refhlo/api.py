@@ -25,7 +25,11 @@ unhashable static arguments, deleted ref buffers), else the function's `def`
 line. Errors JAX raises while tracing the user's own code (e.g. `jnp.sin(ref)`,
 a ref as a loop carry) propagate unchanged, as under `jax.jit`. Every check
 and the whole compilation happen before any buffer is donated, so a failed
-call leaves every ref's contents intact.
+call leaves every ref's contents intact. A run that fails (a host callback
+raising, out of memory) raises `RefhloRuntimeError` naming each written ref
+and what happened to it; `jax_debug_nans`/`jax_debug_infs` raise
+`RefhloFloatingPointError` and leave the refs as they were (docs/faults.md).
+Results are weak-typed where jax.jit's are.
 
 Executables are cached by the abstract signature of the arguments, the
 static arguments, which ref arguments are the same `jax.Ref`, and which of
@@ -41,11 +45,14 @@ from typing import Any
 
 import jax
 
-from refhlo import runtime
-from refhlo.runtime import RefhloError, RefhloTypeError, RefhloValueError
+from refhlo import _jax_private, runtime
+from refhlo.runtime import (RefhloError, RefhloFloatingPointError,
+                            RefhloOverflowError, RefhloRuntimeError,
+                            RefhloTypeError, RefhloValueError)
 
-__all__ = ["jit", "JitFunction", "Lowered", "Compiled", "RefhloError",
-           "RefhloTypeError", "RefhloValueError"]
+__all__ = ["jit", "JitFunction", "Traced", "Lowered", "Compiled", "RefhloError",
+           "RefhloTypeError", "RefhloValueError", "RefhloOverflowError",
+           "RefhloRuntimeError", "RefhloFloatingPointError"]
 
 
 def _as_tuple(x: int | str | Iterable[Any] | None) -> tuple[Any, ...]:
@@ -83,6 +90,11 @@ class Compiled:
                if a.is_ref and any(i == arg for arg, _ in self._exe.ref_results)]
       min_bytes = min(sizes) if sizes else 1 << 62
     return self._exe.xla.copy_report(min_bytes)
+
+  def in_place_notes(self) -> tuple[str, ...]:
+    """Why the compile left an in-place option out (e.g. region-based copy
+    removal is off for programs with loops, docs/inplace.md); empty if none."""
+    return tuple(self._exe.xla.notes)
 
   def donated_bytes(self) -> int:
     """Bytes of ref buffers donated (aliased to results) per call."""
@@ -138,10 +150,39 @@ class Lowered:
       with self._stage.emitted.context:
         from jaxlib.mlir import ir
         return ir.Module.parse(text).operation.get_asm(enable_debug_info=False)
-    raise ValueError(f"unknown dialect {dialect!r}: expected 'ref' or 'stablehlo'")
+    if dialect == "hlo":
+      return _jax_private.stablehlo_to_hlo_text(self._executable().stablehlo_text)
+    raise ValueError(f"unknown dialect {dialect!r}: expected 'ref', 'stablehlo' or 'hlo'")
+
+  def compiler_ir(self, dialect: str = "stablehlo") -> Any:
+    """The module as an MLIR `ir.Module` (`"ref"` or `"stablehlo"`), in a
+    context of its own; `"hlo"` gives the HLO text."""
+    if dialect == "hlo":
+      return self.as_text("hlo")
+    from jaxlib.mlir import ir
+    from refhlo.compiler.context import make_context
+    text = self._stage.ref_text if dialect == "ref" else self._executable().stablehlo_text
+    if dialect not in ("ref", "stablehlo"):
+      raise ValueError(f"unknown dialect {dialect!r}: expected 'ref', 'stablehlo' or 'hlo'")
+    return ir.Module.parse(text, context=make_context())
 
   def compile(self) -> Compiled:
     return Compiled(self._fn, self._executable())
+
+
+class Traced:
+  """A traced refhlo program (`JitFunction.trace`)."""
+
+  def __init__(self, fn: JitFunction, key: Any, stage: runtime.Stage):
+    self._fn, self._key, self._stage = fn, key, stage
+
+  @property
+  def jaxpr(self) -> Any:
+    """The closed jaxpr JAX traced the function to."""
+    return self._stage.jaxpr
+
+  def lower(self) -> Lowered:
+    return Lowered(self._fn, self._key, self._stage)
 
 
 class JitFunction:
@@ -168,13 +209,22 @@ class JitFunction:
     # signature -> executables; several only when closed-over refs are also
     # passed as arguments in some calls and not in others.
     self._cache: dict[Any, list[runtime.Executable]] = {}
-    functools.update_wrapper(self, fun)
+    self._staged: Callable | None = None
+    # Name, docstring and `__wrapped__`, but not the wrapped object's
+    # `__dict__` (for `refhlo.jit(refhlo.jit(f))` that would copy the inner
+    # function's state over this one's).
+    functools.update_wrapper(self, fun, updated=())
 
   def _key(self, args, kwargs):
     dyn_args, dyn_kwargs, static = runtime.split_static(
         args, kwargs, self._static_argnums, self._static_argnames)
     leaves, treedef = jax.tree_util.tree_flatten((dyn_args, dyn_kwargs))
-    sig, pattern, unique_of = runtime.signature(leaves)
+    try:
+      sig, pattern, unique_of = runtime.signature(leaves)
+    except runtime.ArgumentOverflow as e:
+      raise runtime.overflow_error(self._fun, args, kwargs,
+                                   self._static_argnums,
+                                   self._static_argnames, e) from None
     key = (treedef, static, sig, pattern)
     return key, leaves, unique_of
 
@@ -186,7 +236,20 @@ class JitFunction:
       out[u] = x
     return out
 
+  def _stage_into_trace(self, args, kwargs) -> Any:
+    """Under an enclosing trace the function is staged into it, as `jax.jit`
+    stages itself (a `jit` equation with the function's ref effects), never
+    run at trace time. When the enclosing trace is another `refhlo.jit`,
+    refhlo compiles the whole program; under `jax.jit`, `grad`, `vmap`, ...
+    JAX's own rules apply, with `jax.jit`'s results."""
+    if self._staged is None:
+      self._staged = jax.jit(self._fun, static_argnums=self._static_argnums,
+                             static_argnames=self._static_argnames)
+    return self._staged(*args, **kwargs)
+
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    if _jax_private.under_trace(jax.tree_util.tree_leaves((args, kwargs))):
+      return self._stage_into_trace(args, kwargs)
     key, leaves, unique_of = self._key(args, kwargs)
     unique = self._unique(leaves, unique_of)
     entries = self._cache.get(key)
@@ -199,6 +262,15 @@ class JitFunction:
     exe = runtime.compile_stage(stage)
     self._cache.setdefault(key, []).append(exe)
     return runtime.execute(exe, unique)
+
+  def trace(self, *args: Any, **kwargs: Any) -> Traced:
+    """Traces and emits the function for these arguments, like
+    `jax.jit(f).trace(...)`: `.jaxpr` is the traced program, `.lower()` the
+    next stage."""
+    key, _, _ = self._key(args, kwargs)
+    stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
+                          self._static_argnames)
+    return Traced(self, key, stage)
 
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
     key, _, _ = self._key(args, kwargs)

@@ -6,15 +6,21 @@ overrides the rules of the ref primitives (`get`, `swap`, `addupdate`,
 carry refs (`while`, nested `jit`), so that a ref stays one SSA value of type
 `!ref.ref<T>` from its creation (or function argument) to its last use:
 `stablehlo.while` / `case` regions capture refs from above and never carry
-them as operands. (`scan` lowers through `while`; `cond` regions already
+them as operands. (`scan` lowers through `while`, without the state
+discharge JAX applies when its body creates refs; `cond` regions already
 capture their operands.)
 
 JAX's `NDIndexer` (ints, slices with steps, `...`, traced scalars, `jax.ds`,
 integer arrays) maps onto the ref indexer attributes: scalar indices become
 squeezed dims, integer arrays become indexed dims whose `indices` operand is
 `[B..., K]`, and NumPy's in-place placement of adjacent advanced-index dims is
-obtained by transposing the value. Negative indices are normalized (`i + n`
-when `i < 0`) as `lax.dynamic_slice` and NumPy indexing do.
+obtained by transposing the value. Out of range, JAX's ref discharge does two
+different things (docs/dialect.md): an indexer with an integer array or a
+slice with a step > 1 goes through gather/scatter, element by element (mode
+"elementwise": indices are passed as they are, the dialect counts negative
+ones from the end per element); any other one through
+`lax.dynamic_slice`/`dynamic_update_slice` (mode "window": negative indices
+are normalized here, `i + n` when `i < 0`, and the window is clamped).
 
 Locations are the user's Python source lines (`loc("file.py":line:col)`).
 """
@@ -37,6 +43,7 @@ from refhlo.compiler.dialect import (DYNAMIC, Indexer, IndexerError,
                                      RefFreezeOp, RefGetOp, RefNewOp,
                                      RefSetOp, RefSwapOp, RefViewOp,
                                      ref_type, ref_value_type)
+from refhlo.compiler.dialect.indexer import ELEMENTWISE, WINDOW
 
 
 class EmitError(Exception):
@@ -161,8 +168,48 @@ class _Access:
   to_numpy: list[int] | None  # permutation: our value layout -> NumPy's
 
 
-def _access(nd: Any, ref_shape: tuple[int, ...]) -> _Access:
-  """Maps one JAX NDIndexer (leaves: ir.Values or ints) to a ref indexer."""
+def _raw_index(x: Any) -> ir.Value:
+  """An index as it is (mode "elementwise"), as an i32 tensor. An unsigned one
+  past i32's range wraps to a negative i32, which JAX does not count from the
+  end: it becomes INT32_MIN, out of range even after the dialect's wrap."""
+  i32 = ir.IntegerType.get_signless(32)
+  if not isinstance(x, ir.Value):
+    return _const(int(x), i32)
+  elt = _tensor_type(x).element_type
+  v = _as_i32(x)
+  if isinstance(elt, ir.IntegerType) and elt.is_unsigned and elt.width >= 32:
+    shape = _tensor_type(v).shape
+    neg = hlo.compare(v, _const(0, i32, shape), hlo.ComparisonDirectionAttr.get("LT"),
+                      compare_type=hlo.ComparisonTypeAttr.get("SIGNED"))
+    v = hlo.select(neg, _const(-2**31, i32, shape), v)
+  return v
+
+
+def _has_arrays(nd: Any) -> bool:
+  return any(not isinstance(x, jp.Slice)
+             and (_tensor_type(x).rank if isinstance(x, ir.Value) else np.ndim(x)) > 0
+             for x in nd.indices)
+
+
+def _jax_elementwise(nd: Any) -> bool:
+  """Whether JAX's ref discharge gathers/scatters `nd` element by element: it
+  has an integer array or a slice with a step > 1 (else it is a
+  `lax.dynamic_slice`, or a static slice)."""
+  return _has_arrays(nd) or any(
+      isinstance(x, jp.Slice) and int(x.stride) > 1 for x in nd.indices)
+
+
+def _access(nd: Any, ref_shape: tuple[int, ...], mode: str | None = None
+            ) -> _Access:
+  """Maps one JAX NDIndexer (leaves: ir.Values or ints) to a ref indexer.
+
+  Out-of-range semantics follow JAX's discharge rules: with an integer array
+  or a slice with a step > 1 JAX gathers/scatters element by element (mode
+  "elementwise", raw indices); otherwise it uses `lax.dynamic_slice` (mode
+  "window", negative indices normalized here). `mode` overrides that choice
+  (views are windows; a strided view folded into the access after it is
+  elementwise).
+  """
   indices = tuple(nd.indices)
   if len(indices) != len(ref_shape):
     raise EmitError(f"indexer of rank {len(indices)} for a ref of rank "
@@ -173,6 +220,10 @@ def _access(nd: Any, ref_shape: tuple[int, ...]) -> _Access:
     return _tensor_type(x).rank if isinstance(x, ir.Value) else np.ndim(x)
 
   advanced = any(is_int[d] and rank_of(x) > 0 for d, x in enumerate(indices))
+  if mode is None:
+    mode = (ELEMENTWISE if isinstance(nd, _FoldedIndexer) or _jax_elementwise(nd)
+            else WINDOW)
+  elementwise = mode == ELEMENTWISE
   offsets, sizes, strides = [], [], []
   squeezed, indexed, dyn, arrays = [], [], [], []
   for d, (x, n) in enumerate(zip(indices, ref_shape)):
@@ -183,7 +234,13 @@ def _access(nd: Any, ref_shape: tuple[int, ...]) -> _Access:
       size, stride = int(size), int(stride)
       extent = (size - 1) * stride + 1 if size > 0 else 0
       s = _static_int(x.start)
-      if s is None:
+      if elementwise and (s is None or s < 0 or s + extent > n):
+        # Each element's index is checked (and made non-negative) on its own.
+        # (A start known here may still be out of range: `jnp.int32(5)` is a
+        # constant JAX does not check.)
+        offsets.append(DYNAMIC)
+        dyn.append(_raw_index(x.start))
+      elif s is None:
         offsets.append(DYNAMIC)
         dyn.append(_normalize(x.start, n))
       else:
@@ -193,7 +250,10 @@ def _access(nd: Any, ref_shape: tuple[int, ...]) -> _Access:
       strides.append(stride)
     elif not advanced:
       s = _static_int(x)
-      if s is None:
+      if elementwise and (s is None or not -n <= s < n):
+        offsets.append(DYNAMIC)
+        dyn.append(_raw_index(x))
+      elif s is None:
         offsets.append(DYNAMIC)
         dyn.append(_normalize(x, n))
       else:
@@ -207,9 +267,7 @@ def _access(nd: Any, ref_shape: tuple[int, ...]) -> _Access:
       sizes.append(1)
       strides.append(1)
       indexed.append(d)
-      if not isinstance(x, ir.Value):
-        x = _const(int(x), ir.IntegerType.get_signless(32))
-      arrays.append(_normalize(x, n))
+      arrays.append(_raw_index(x))
   idx_value = None
   batch: tuple[int, ...] = ()
   perm = None
@@ -231,8 +289,9 @@ def _access(nd: Any, ref_shape: tuple[int, ...]) -> _Access:
       pos = int_pos[0]
       perm = ([nb + i for i in range(pos)] + list(range(nb))
               + [nb + i for i in range(pos, nk)])
+  mode = ELEMENTWISE if elementwise and (dyn or indexed) else WINDOW
   indexer = Indexer(tuple(ref_shape), tuple(offsets), tuple(sizes),
-                    tuple(strides), tuple(squeezed), tuple(indexed), batch)
+                    tuple(strides), tuple(squeezed), tuple(indexed), batch, mode)
   try:
     indexer.check()
   except IndexerError as e:
@@ -247,20 +306,95 @@ def _ref_shape(ref: ir.Value) -> tuple[int, ...]:
 def _split_transforms(ref: ir.Value, flat_idx: Sequence[Any], tree: Any
                       ) -> tuple[ir.Value, Any]:
   """Applies all but the last transform as `ref.view`s; returns (ref, last)."""
-  transforms = jp.tree_unflatten(tree, list(flat_idx))
+  transforms = list(jp.tree_unflatten(tree, list(flat_idx)))
   if not transforms:
     return ref, None
-  for t in transforms[:-1]:
+  for t in transforms:
     if not isinstance(t, jp.NDIndexer):
       raise EmitError(f"unsupported ref transform {type(t).__name__}")
-    acc = _access(t, _ref_shape(ref))
+  # JAX reads and writes through a strided view element by element, which a
+  # `ref.view` (a window) cannot say: fold such a view into the transform
+  # after it when that one is a window (or static): one elementwise indexer.
+  # (A strided view indexed elementwise again stays a clamped window: see
+  # docs/dialect.md.)
+  k = 0
+  while k + 1 < len(transforms):
+    v, nxt = transforms[k], transforms[k + 1]
+    if ((isinstance(v, _FoldedIndexer) or (_jax_elementwise(v) and not _has_arrays(v)))
+        and (_is_static(nxt) or not _jax_elementwise(nxt))):
+      transforms[k:k + 2] = [_FoldedIndexer(v, nxt)]
+    else:
+      k += 1
+  for t in transforms[:-1]:
+    acc = _access(t, _ref_shape(ref), WINDOW)
     if acc.indices is not None:
       raise EmitError("a view of a ref cannot be indexed by integer arrays")
     ref = RefViewOp.build(ref, acc.indexer, acc.dynamic_offsets).result
-  last = transforms[-1]
-  if not isinstance(last, jp.NDIndexer):
-    raise EmitError(f"unsupported ref transform {type(last).__name__}")
-  return ref, last
+  return ref, transforms[-1]
+
+
+def _is_static(nd: Any) -> bool:
+  """All of `nd` is known at trace time (and so in range: JAX checks)."""
+  for x in nd.indices:
+    if isinstance(x, jp.Slice):
+      s = _static_int(x.start)
+      if s is None or s < 0:
+        return False
+    elif _static_int(x) is None:
+      return False
+  return True
+
+
+class _FoldedIndexer:
+  """`view[inner]` for a strided `view = ref.at[nd]` and a window (or static)
+  `inner`, as one indexer on the ref, element by element as JAX's discharge
+  does: `inner`'s starts are first made non-negative and clamped into the
+  view, as `lax.dynamic_slice` does."""
+
+  def __init__(self, view: Any, inner: Any):
+    self.shape = tuple(view.shape)
+    it = iter(inner.indices)
+    out: list[Any] = []
+    for x in view.indices:
+      if not isinstance(x, jp.Slice):
+        out.append(x)  # squeezed by the view
+        continue
+      a, m, step = next(it), int(x.size), int(x.stride)
+      if isinstance(a, jp.Slice):
+        start = _window_start(a.start, m, (int(a.size) - 1) * int(a.stride) + 1)
+        out.append(jp.Slice(_affine(x.start, step, start), a.size,
+                            step * int(a.stride)))
+      else:
+        out.append(_affine(x.start, step, _window_start(a, m, 1)))
+    self.indices = tuple(out)
+
+
+def _window_start(a: Any, m: int, extent: int) -> Any:
+  """A start in a dim of size m, made non-negative and clamped so that
+  `extent` elements fit (static if `a` is)."""
+  s = _static_int(a)
+  if s is not None:
+    s = s + m if s < 0 else s
+    return max(0, min(s, m - extent))
+  i32 = ir.IntegerType.get_signless(32)
+  return hlo.clamp(_const(0, i32), _normalize(a, m), _const(max(m - extent, 0), i32))
+
+
+def _affine(start: Any, step: int, k: Any) -> Any:
+  """start + step * k, each static or traced."""
+  s, kk = _static_int(start), _static_int(k)
+  if s is not None and kk is not None:
+    return s + step * kk
+  if kk == 0:
+    return start
+  i32 = ir.IntegerType.get_signless(32)
+  if kk is not None:
+    prod = _const(step * kk, i32)
+  else:
+    prod = _as_i32(k)
+    if step != 1:
+      prod = hlo.multiply(prod, _const(step, i32))
+  return hlo.add(_raw_index(start), prod)
 
 
 def _to_ours(value: ir.Value, perm: list[int] | None) -> ir.Value:
@@ -344,6 +478,7 @@ def _new_ref_rule(ctx, init, *, memory_space, kind):
   del kind
   if memory_space is not None:
     raise EmitError("refs with a memory space are not supported")
+  _check_ref_dtype(ctx.avals_out[0])
   return [RefNewOp.build(init).result]
 
 
@@ -351,6 +486,7 @@ def _new_ref_rule(ctx, init, *, memory_space, kind):
 def _empty_ref_rule(ctx, *, ty, memory_space):
   if memory_space is not None:
     raise EmitError("refs with a memory space are not supported")
+  _check_ref_dtype(ctx.avals_out[0])
   (t,) = jp.aval_to_ir_types(ctx.module_context, ty)
   return [RefEmptyOp.build(t).result]
 
@@ -436,6 +572,16 @@ def _while_rule(ctx, *args, cond_jaxpr, body_jaxpr, cond_nconsts, body_nconsts):
 
 
 @_rule
+def _scan_rule(ctx, *args, jaxpr, **params):
+  """`scan` (and `fori_loop` with static bounds): JAX's rule, a `while` loop,
+  but without discharging refs when the scan takes refs or its body creates
+  them (see `jp.scan_rule_keeping_refs`)."""
+  if not _has_refs(ctx.avals_in) and not jp.has_internal_refs(jaxpr):
+    return jp.scan_p_default_rule()(ctx, *args, jaxpr=jaxpr, **params)
+  return jp.scan_rule_keeping_refs()(ctx, *args, jaxpr=jaxpr, **params)
+
+
+@_rule
 def _jit_rule(ctx, *args, jaxpr, **params):
   """Nested `jax.jit`: inlined when it touches refs, else JAX's rule."""
   if not _has_refs(ctx.avals_in) and not _has_refs(
@@ -478,12 +624,23 @@ def _overrides() -> list[tuple[Any, Any]]:
       (jp.freeze_p, _freeze_rule),
       (jp.free_ref_p, _free_ref_rule),
       (jp.while_p, _while_rule),
+      (jp.scan_p, _scan_rule),
       (jp.jit_p, _jit_rule),
       (jp.closed_call_p, _closed_call_rule),
   ]
 
 
+def _check_ref_dtype(aval: Any) -> None:
+  """The ref dialect holds integer, floating-point and bool elements."""
+  dtype = aval.inner_aval.dtype
+  if not jp.is_supported_ref_dtype(dtype):
+    raise EmitError(
+        f"a ref of {aval.inner_aval.str_short()} is not supported: refhlo's "
+        f"refs hold integer, floating-point or bool elements, not {dtype}")
+
+
 def _ref_ir_type(aval: Any) -> ir.Type:
+  _check_ref_dtype(aval)
   inner = aval.inner_aval
   elt = jp.dtype_to_ir_type(inner.dtype)
   return ref_type(ir.RankedTensorType.get(list(inner.shape), elt))

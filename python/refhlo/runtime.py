@@ -8,7 +8,11 @@ same `jax.Ref`) -> on a miss trace with JAX, emit the `ref` dialect
 rebind each such `jax.Ref` to its new buffer.
 
 Everything that can fail (tracing, emission, the pipeline, XLA) happens
-before any buffer is donated, so a failed call leaves every ref intact.
+before any buffer is donated, so a failed call leaves every ref intact. The
+run itself can still fail (docs/faults.md): programs with host callbacks, and
+calls under jax_debug_nans/infs, run on copies of the written refs and rebind
+them only after success; otherwise a failure reports, ref by ref, whether its
+buffer survived (`_run_failure`).
 """
 
 from __future__ import annotations
@@ -41,6 +45,24 @@ class RefhloTypeError(RefhloError, TypeError):
 
 class RefhloValueError(RefhloError, ValueError):
   """A call with a bad static argument (also a `ValueError`, as in `jax.jit`)."""
+
+
+class RefhloOverflowError(RefhloError, OverflowError):
+  """An argument too large for its JAX type, e.g. a Python int outside int32
+  (also an `OverflowError`, as `jax.jit` raises one); names the argument."""
+
+
+class RefhloRuntimeError(RefhloError, RuntimeError):
+  """The compiled program failed while running (a host callback raised, out
+  of memory, ...); also a `RuntimeError`, like JAX's `JaxRuntimeError`. The
+  message names every ref the call would have written and says what happened
+  to it; the original error is the `__cause__`. See docs/faults.md."""
+
+
+class RefhloFloatingPointError(RefhloError, FloatingPointError):
+  """`jax_debug_nans` / `jax_debug_infs` found a NaN / Inf in a result or in
+  a ref's new value (also a `FloatingPointError`, as under `jax.jit`). The
+  refs keep their pre-call contents."""
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -81,6 +103,15 @@ class Stage:
   # argument of the traced call, else ("const", k).
   const_sources: tuple[tuple[str, int], ...] = ()
   fun_where: tuple[str, int, int] | None = None
+  # Results that are weak-typed (a Python scalar flowed into them), as
+  # jax.jit's are.
+  weak_outputs: tuple[int, ...] = ()
+  # The user's names for the unique arguments (`x`, `params['w']`) and for
+  # closed-over refs (None when not found): used by run-time errors.
+  arg_names: tuple[str, ...] = ()
+  const_names: tuple[str | None, ...] = ()
+  # The traced program, re-run op by op when jax_debug_nans/infs finds a NaN.
+  jaxpr: Any = None
 
 
 @dataclasses.dataclass
@@ -98,11 +129,23 @@ class Executable:
   # may use this executable only if its arguments alias the closed-over refs
   # the same way (see `const_aliasing_matches`).
   const_refs: tuple[tuple[int, Any, int], ...] = ()
+  # The program calls back into Python (jax.debug.print/callback, io_callback,
+  # pure_callback): it runs on copies of the written refs (docs/faults.md).
+  has_host_callbacks: bool = False
 
 
 # -- signatures ------------------------------------------------------------------
 
 _SCALAR_TYPES = (bool, int, float, complex, np.bool_, np.number)
+_INT32_MIN, _INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+class ArgumentOverflow(Exception):
+  """`signature` found flat argument `index` too large for its JAX type."""
+
+  def __init__(self, index: int, value: Any, reason: str):
+    super().__init__(reason)
+    self.index, self.value, self.reason = index, value, reason
 
 
 def _leaf_signature(x: Any) -> Any:
@@ -113,6 +156,9 @@ def _leaf_signature(x: Any) -> Any:
   if isinstance(x, np.ndarray):
     return (x.shape, x.dtype, False)
   if isinstance(x, _SCALAR_TYPES):
+    if (isinstance(x, int) and not isinstance(x, bool)
+        and not _INT32_MIN <= x <= _INT32_MAX):
+      jp.typeof(x)  # OverflowError unless it fits (int64 with jax_enable_x64)
     return (type(x),)
   try:
     aval = jp.typeof(x)
@@ -147,14 +193,20 @@ def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
 
 
 def signature(leaves: Sequence[Any]) -> tuple[Any, tuple[int, ...], list[int]]:
-  """(leaf signatures, alias pattern, unique leaf index per leaf)."""
+  """(leaf signatures, alias pattern, unique leaf index per leaf).
+
+  Raises `ArgumentOverflow` for a Python int that does not fit its JAX type
+  (`overflow_error` turns it into the error the user sees)."""
   sig = []
   first: dict[int, int] = {}
   unique_of: list[int] = []
   pattern = []
   nuniq = 0
   for x in leaves:
-    sig.append(_leaf_signature(x))
+    try:
+      sig.append(_leaf_signature(x))
+    except OverflowError as e:
+      raise ArgumentOverflow(len(sig), x, str(e)) from None
     if isinstance(x, jp.Ref):
       u = first.get(id(x))
       if u is None:
@@ -167,6 +219,21 @@ def signature(leaves: Sequence[Any]) -> tuple[Any, tuple[int, ...], list[int]]:
       unique_of.append(nuniq)
       nuniq += 1
   return tuple(sig), tuple(pattern), unique_of
+
+
+def overflow_error(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   static_argnums: tuple[int, ...],
+                   static_argnames: tuple[str, ...],
+                   e: ArgumentOverflow) -> RefhloOverflowError:
+  """The error for an argument too large for its JAX type, naming it as
+  jax.jit does (`argument path is n`, `p['n']`)."""
+  names = _arg_names(fun, args, kwargs, static_argnums, static_argnames)
+  name = names[e.index] if e.index < len(names) else f"leaf {e.index}"
+  return _error_at_call(
+      RefhloOverflowError,
+      f"refhlo.jit: an overflow was encountered while parsing an argument to "
+      f"a jitted computation, whose argument path is {name}. Got "
+      f"{type(e.value)} with value {e.value} ({e.reason})")
 
 
 # -- tracing -----------------------------------------------------------------------
@@ -203,9 +270,10 @@ def _arg_names(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
     base = params[i] if i < len(params) and params[i] not in ("args",) else f"args[{i}]"
     for path, _ in jax.tree_util.tree_flatten_with_path(a)[0]:
       names.append(base + jax.tree_util.keystr(path))
-  for k, v in kwargs.items():
+  for k in sorted(kwargs):  # the order tree_flatten gives a dict's leaves
     if k in static_argnames:
       continue
+    v = kwargs[k]
     for path, _ in jax.tree_util.tree_flatten_with_path(v)[0]:
       names.append(k + jax.tree_util.keystr(path))
   return names
@@ -251,17 +319,26 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
         if others:
           origin += (" (the function returns at lines "
                      f"{', '.join(str(n) for n in others)})")
-        raise RefhloError(emit_lib.format_error(
+        raise RefhloValueError(emit_lib.format_error(
             f"function {_fun_name(fun)} compiled by refhlo.jit returned a "
             f"mutable array reference of type {x.aval}{where}, but refs "
             f"cannot be returned; the returned ref {origin}", line))
     out_store["tree"] = out_tree
     return flat
 
+  for leaf, x in enumerate(leaves):
+    if isinstance(x, jp.Ref):
+      _check_ref_argument(x, f"argument {names[leaf]}" if leaf < len(names)
+                          else "an argument")
   stand_ins = [jp.stand_in_ref(x) if isinstance(x, jp.Ref) else x
                for x in unique]
   closed = jax.make_jaxpr(flat_fun)(*stand_ins)
   consts = list(closed.consts)
+  for c in consts:
+    if isinstance(c, jp.Ref):
+      name = _closed_over_name(fun, c)
+      _check_ref_argument(c, f"closed-over ref '{name}'" if name else
+                          f"a ref closed over by {_fun_name(fun)}")
   arg_ids = {id(x): u for u, x in enumerate(unique) if isinstance(x, jp.Ref)}
   sources = []
   for k, c in enumerate(consts):
@@ -276,8 +353,29 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
       raise RefhloError(emit_lib.format_error(e.message, _fun_where(fun))) from None
     raise RefhloError(str(e)) from None
   ref_text = emitted.module.operation.get_asm(enable_debug_info=True)
+  weak = tuple(k for k, w in enumerate(jp.jit_out_weak_types(closed)) if w)
+  first_leaf: dict[int, int] = {}
+  for leaf, u in enumerate(unique_of):
+    first_leaf.setdefault(u, leaf)
+  arg_names = tuple(names[first_leaf[u]] if first_leaf[u] < len(names)
+                    else f"argument {u}" for u in range(nuniq))
+  const_names = tuple(_closed_over_name(fun, c) if isinstance(c, jp.Ref)
+                      else None for c in consts)
   return Stage(emitted, ref_text, out_store["tree"], consts, _fun_name(fun),
-               tuple(sources), _fun_where(fun))
+               tuple(sources), _fun_where(fun), weak, arg_names, const_names,
+               closed)
+
+
+def _check_ref_argument(ref: Any, what: str) -> None:
+  """Rejects, at the call, a ref whose element type refhlo cannot hold."""
+  inner = jp.typeof(ref).inner_aval
+  dtype = getattr(inner, "dtype", None)
+  if dtype is not None and not jp.is_supported_ref_dtype(dtype):
+    raise _error_at_call(
+        RefhloTypeError,
+        f"refhlo.jit: the {what} is a ref of {inner.str_short()}: refhlo's "
+        f"refs hold integer, floating-point or bool elements, not "
+        f"{inner.dtype}")
 
 
 def _closed_over_name(fun: Callable, ref: Any) -> str | None:
@@ -374,7 +472,8 @@ def compile_stage(stage: Stage) -> Executable:
       if isinstance(c, jp.Ref))
   return Executable(stage, text, compiled, [a.source for a in args],
                     [a.is_ref for a in args], [a.dtype for a in args],
-                    ref_results, stage.emitted.num_results, const_refs)
+                    ref_results, stage.emitted.num_results, const_refs,
+                    bool(stage.emitted.host_callbacks))
 
 
 def _located(message: str, where: tuple[str, int, int] | None) -> str:
@@ -417,16 +516,197 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
       buf = jp.ref_buffer(x)
       if buf.is_deleted():
         raise _error_at_call(
-            RefhloError, "a ref passed to refhlo.jit has a deleted buffer "
-            "(was it donated elsewhere?)")
+            RefhloError, f"the ref {_ref_name(exe, i)} passed to refhlo.jit "
+            "has a deleted buffer (was it donated elsewhere, or lost by a "
+            "failed call?)")
       inputs.append(buf)
     elif isinstance(x, jax.Array):
       inputs.append(x if x.dtype == dtype else x.astype(dtype))
     else:
       inputs.append(jax.device_put(np.asarray(x, dtype=dtype),
                                    exe.xla.device))
-  results = exe.xla.executable.execute_sharded(inputs)
-  outs = [r[0] for r in results.disassemble_into_single_device_arrays()]
+  if exe.has_host_callbacks or jp.debug_checks_enabled():
+    outs = _execute_guarded(exe, inputs, refs, unique)
+  else:
+    # The fast path: the written refs' buffers are donated to the run.
+    results = outs = None
+    try:
+      results = exe.xla.executable.execute_sharded(inputs)
+      outs = [r[0] for r in results.disassemble_into_single_device_arrays()]
+      for arg, res in exe.ref_results:
+        jp.set_ref_buffer(refs[arg], outs[res])
+    except BaseException as e:
+      err = _run_failure(exe, refs, inputs, results, outs, e)
+      if err is None:
+        raise
+      raise err from e
+  for k in exe.stage.weak_outputs:
+    outs[k] = jp.weak_typed(outs[k])
+  return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])
+
+
+def _execute_guarded(exe: Executable, inputs: list[Any], refs: dict[int, Any],
+                     unique: Sequence[Any]) -> list[Any]:
+  """Runs `exe` on copies of the written refs' buffers and rebinds the refs
+  only once the run has succeeded (and passed the jax_debug_nans/infs
+  checks): used for programs with host callbacks, which run user Python code
+  that may raise, and under the debug checks. Costs one device copy of each
+  written ref per call."""
+  run_inputs = list(inputs)
+  for arg, _ in exe.ref_results:
+    run_inputs[arg] = jp.copy_array(inputs[arg])
+  results = outs = None
+  try:
+    results = exe.xla.executable.execute_sharded(run_inputs)
+    outs = [r[0] for r in results.disassemble_into_single_device_arrays()]
+    # A failure of an asynchronous run surfaces here, before any rebinding.
+    jax.block_until_ready(outs)
+  except BaseException as e:
+    err = _run_failure(exe, refs, inputs, None, None, e)
+    if err is None:
+      raise
+    raise err from e
+  if jp.debug_checks_enabled():
+    _check_special(exe, outs, unique)
   for arg, res in exe.ref_results:
     jp.set_ref_buffer(refs[arg], outs[res])
-  return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])
+  return outs
+
+
+def _ref_name(exe: Executable, arg: int) -> str:
+  """The user's name for the ref that is @main argument `arg`."""
+  kind, k = exe.arg_sources[arg]
+  stage = exe.stage
+  if kind == "arg":
+    if k < len(stage.arg_names):
+      return f"'{stage.arg_names[k]}'"
+    return f"argument {k}"
+  name = stage.const_names[k] if k < len(stage.const_names) else None
+  if name is not None:
+    return f"'{name}' (closed over)"
+  aval = jp.typeof(stage.consts[k])
+  return f"a ref of type {aval} closed over by {stage.fun_name}"
+
+
+def _run_failure(exe: Executable, refs: dict[int, Any], inputs: list[Any],
+                 results: Any, outs: list[Any] | None,
+                 e: BaseException) -> RefhloRuntimeError | None:
+  """After a run that raised `e`: leaves every written ref either updated
+  (the run finished) or with its pre-call contents (its buffer was not
+  consumed), else marks it as lost, and describes what happened to each.
+
+  Returns the `RefhloRuntimeError` to raise for an `Exception`; for a
+  `BaseException` that is not one (KeyboardInterrupt, SystemExit) adds the
+  description to it as a note and returns None: it is re-raised as is."""
+  if outs is None and results is not None:
+    try:  # interrupted after the run finished, before its results were taken
+      outs = [r[0] for r in results.disassemble_into_single_device_arrays()]
+    except Exception:
+      outs = None
+  fates = []
+  for arg, res in exe.ref_results:
+    ref = refs[arg]
+    name = _ref_name(exe, arg)
+    if outs is not None:
+      jp.set_ref_buffer(ref, outs[res])
+      fates.append(f"{name} was updated (the run had finished)")
+    elif jp.ref_buffer(ref) is inputs[arg] and not inputs[arg].is_deleted():
+      fates.append(f"{name} keeps its pre-call contents")
+    else:
+      fates.append(
+          f"{name} lost its contents: its buffer was donated to the failed run "
+          f"and is deleted (the ref is invalid: using it raises; create a new "
+          f"ref)")
+  lines = [ln.strip() for ln in str(e).strip().split("\n") if ln.strip()]
+  # A callback's failure: its first line, then the Python exception (last).
+  what = " ... ".join(lines[:1] + lines[-1:] if len(lines) > 1 else lines)
+  what = what or "no message"
+  if not fates:
+    refs_text = "no ref was written by the call"
+  else:
+    refs_text = "; ".join(fates)
+  message = (f"the program compiled by refhlo.jit for {exe.stage.fun_name} "
+             f"failed while running ({type(e).__name__}: {what}). Refs: "
+             f"{refs_text}.")
+  if not isinstance(e, Exception):
+    if hasattr(e, "add_note"):  # Python >= 3.11
+      e.add_note(emit_lib.format_error(message, call_site()))
+    return None
+  return _error_at_call(RefhloRuntimeError, message)
+
+
+def _special_kind(x: Any) -> str | None:
+  """'nan' / 'inf' when `x` holds one and the matching debug flag is on."""
+  if not jp.is_inexact_dtype(x.dtype):
+    return None
+  a = np.asarray(x)
+  if jp.debug_nans_enabled() and np.isnan(a).any():
+    return "nan"
+  if jp.debug_infs_enabled() and np.isinf(a).any():
+    return "inf"
+  return None
+
+
+def _check_special(exe: Executable, outs: list[Any],
+                   unique: Sequence[Any]) -> None:
+  """jax_debug_nans / jax_debug_infs, as jax.jit honours them: a NaN (Inf) in
+  a result or a ref's new value raises FloatingPointError, after re-running
+  the function de-optimized (op by op) to name the primitive that produced
+  it. Runs before any ref is rebound: the refs keep their pre-call contents
+  (the de-optimized re-run works on copies of them)."""
+  found = []
+  paths = jax.tree_util.tree_flatten_with_path(
+      jax.tree_util.tree_unflatten(exe.stage.out_tree,
+                                   list(range(exe.num_results))))[0]
+  for path, k in paths:
+    kind = _special_kind(outs[k])
+    if kind is not None:
+      found.append((kind, f"the result output{jax.tree_util.keystr(path)}"
+                    if path else "the result"))
+  for arg, res in exe.ref_results:
+    kind = _special_kind(outs[res])
+    if kind is not None:
+      found.append((kind, f"the new value of ref {_ref_name(exe, arg)}"))
+  if not found:
+    return
+  kind = found[0][0]
+  where = ", ".join(w for _, w in found)
+  detail, cause = _deoptimized_rerun(exe, unique)
+  if detail is None:
+    outcome = ("did not produce it (XLA's optimizations may have, or a "
+               "NaN/Inf was passed in)" if cause is None else
+               f"failed ({type(cause).__name__}) before finding it")
+    detail = (f"invalid value ({kind}) encountered in the output of "
+              f"{exe.stage.fun_name}; the function re-run de-optimized (op by "
+              f"op, as jax.jit does) {outcome}")
+  flag = "jax_debug_nans" if kind == "nan" else "jax_debug_infs"
+  message = (f"{detail} [refhlo.jit with {flag}: found in {where}; every "
+             f"ref keeps its pre-call contents]")
+  raise _error_at_call(RefhloFloatingPointError, message) from cause
+
+
+def _deoptimized_rerun(exe: Executable, unique: Sequence[Any]
+                       ) -> tuple[str | None, BaseException | None]:
+  """Runs the traced program op by op on copies of the refs; returns the
+  message of the FloatingPointError it raises and that error, (None, None)
+  if it raises none, or (None, the error) if it fails otherwise."""
+  stage = exe.stage
+  if stage.jaxpr is None:
+    return None, None
+  copies: dict[int, Any] = {}
+
+  def fresh(x: Any) -> Any:
+    if not isinstance(x, jp.Ref):
+      return x
+    if id(x) not in copies:
+      copies[id(x)] = jp.copy_ref(x)
+    return copies[id(x)]
+
+  try:
+    jp.eval_jaxpr(stage.jaxpr, [fresh(c) for c in stage.consts],
+                  *[fresh(x) for x in unique])
+  except (FloatingPointError, ZeroDivisionError) as e:
+    return str(e), e
+  except Exception as e:  # the de-optimized run is best effort
+    return None, e
+  return None, None

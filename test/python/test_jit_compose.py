@@ -1,0 +1,243 @@
+"""`refhlo.jit` composes with JAX like `jax.jit`: under an enclosing trace
+(jit, grad, vmap, make_jaxpr, loop bodies, another refhlo.jit, ...) it is
+staged into that trace, never run at trace time.
+
+Each test runs the same program with `refhlo.jit` and with `jax.jit`, on fresh
+refs, and compares values, final ref contents and (where it says something)
+the effects `make_jaxpr` shows.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+import refhlo
+
+JITS = {"refhlo": refhlo.jit, "jax": jax.jit}
+
+
+def _both(build):
+  """Runs `build(jit)` for both jits; returns their results."""
+  return {name: build(jit) for name, jit in JITS.items()}
+
+
+def _assert_same(results):
+  a, b = results["refhlo"], results["jax"]
+  la, lb = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+  assert len(la) == len(lb)
+  for x, y in zip(la, lb):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6)
+
+
+def _doubler(jit):
+  @jit
+  def f(x):
+    r = jax.new_ref(x)
+    r[...] = 2.0 * r[...]
+    return r[...]
+  return f
+
+
+@pytest.mark.parametrize("transform", [
+    "grad", "value_and_grad", "vmap", "jit", "refhlo_jit", "jvp", "linearize",
+    "vjp", "checkpoint", "eval_shape", "jacrev"])
+def test_under_transformations(transform):
+  def build(jit):
+    f = _doubler(jit)
+    x = jnp.float32(3.0)
+    if transform == "grad":
+      return jax.grad(f)(x)
+    if transform == "value_and_grad":
+      return jax.value_and_grad(lambda z: f(z) ** 2)(x)
+    if transform == "vmap":
+      return jax.vmap(f)(jnp.arange(3.0))
+    if transform == "jit":
+      return jax.jit(lambda z: f(z) + 1.0)(x)
+    if transform == "refhlo_jit":
+      return refhlo.jit(lambda z: f(z) + 1.0)(x)
+    if transform == "jvp":
+      return jax.jvp(f, (x,), (jnp.float32(1.0),))
+    if transform == "linearize":
+      y, lin = jax.linearize(f, x)
+      return y, lin(jnp.float32(2.0))
+    if transform == "vjp":
+      y, pull = jax.vjp(f, x)
+      return y, pull(jnp.float32(1.0))
+    if transform == "checkpoint":
+      return jax.grad(jax.checkpoint(lambda z: f(z) * z))(x)
+    if transform == "eval_shape":
+      s = jax.eval_shape(f, x)
+      return jnp.zeros(s.shape, s.dtype)
+    return jax.jacrev(lambda z: f(z) ** 3)(x)
+  _assert_same(_both(build))
+
+
+def test_same_error_as_jax_jit_where_jax_fails():
+  """`hessian` of a function creating a ref fails inside JAX (vmap of the ref
+  effect); refhlo.jit raises the very same error, not a different one."""
+  errors = {}
+  for name, jit in JITS.items():
+    f = _doubler(jit)
+    with pytest.raises(Exception) as e:
+      jax.hessian(lambda z: f(z) ** 3)(jnp.float32(3.0))
+    errors[name] = (type(e.value), str(e.value).splitlines()[0])
+  assert errors["refhlo"] == errors["jax"]
+
+
+@pytest.mark.parametrize("where", ["scan", "fori_loop", "while_loop", "cond", "switch"])
+def test_in_control_flow_bodies(where):
+  def build(jit):
+    f = _doubler(jit)
+    if where == "scan":
+      return lax.scan(lambda c, x: (c + f(x), f(x)), 0.0, jnp.arange(4.0))
+    if where == "fori_loop":
+      return lax.fori_loop(0, 3, lambda i, c: c + f(c), 1.0)
+    if where == "while_loop":
+      return lax.while_loop(lambda c: c < 50.0, lambda c: f(c) + 1.0, 1.0)
+    if where == "cond":
+      return lax.cond(True, f, lambda z: z, 2.0)
+    return lax.switch(1, [lambda z: z, f], 2.0)
+  _assert_same(_both(build))
+
+
+def test_closed_over_ref_inner_jit_twice_runs_every_time():
+  """The inner function writes a closed-over ref; the outer calls it. Run
+  twice, the ref is bumped twice (the inner call is staged, not run at trace
+  time)."""
+  def build(jit):
+    x = jax.new_ref(jnp.float32(0.0))
+    inner = jit(lambda: x.__setitem__(..., x[...] + 1.0))
+    outer = jit(lambda: inner())
+    outer()
+    outer()
+    return x[...]
+  res = _both(build)
+  _assert_same(res)
+  assert float(res["refhlo"]) == 2.0
+
+
+def test_nested_refhlo_jit_with_ref_arguments():
+  def build(jit):
+    @jit
+    def inner(r, v):
+      old = r[1]
+      r[1] = v
+      return old
+
+    @jit
+    def outer(r, v):
+      a = inner(r, v)
+      b = inner(r, v + 1.0)
+      return a + b
+
+    r = jax.new_ref(jnp.arange(4.0))
+    out = outer(r, jnp.float32(10.0))
+    out2 = outer(r, jnp.float32(20.0))
+    return out, out2, r[...]
+  _assert_same(_both(build))
+
+
+def test_make_jaxpr_stages_without_running():
+  x = jax.new_ref(jnp.float32(0.0))
+  inner = refhlo.jit(lambda: x.__setitem__(..., x[...] + 1.0))
+  jaxpr = jax.make_jaxpr(inner)()
+  assert float(x[...]) == 0.0  # not run
+  assert jaxpr.effects, jaxpr  # the write is an effect of the staged call
+  inner()
+  assert float(x[...]) == 1.0
+
+
+def test_jitted_twice_is_supported():
+  f = refhlo.jit(refhlo.jit(_doubler(jax.jit).__wrapped__))
+  assert float(f(jnp.float32(2.0))) == 4.0
+  assert f.__wrapped__ is not None
+
+
+def test_wrapper_keeps_name_and_doc_but_not_state():
+  def g(x):
+    """Doubles."""
+    return 2 * x
+  inner = refhlo.jit(g)
+  outer = refhlo.jit(inner)
+  assert outer.__name__ == "g" and outer.__doc__ == "Doubles."
+  assert outer.__wrapped__ is inner
+  assert outer._cache is not inner._cache  # pylint: disable=protected-access
+
+
+def test_custom_vjp_calling_refhlo_jit():
+  def build(jit):
+    inner = _doubler(jit)
+
+    @jax.custom_vjp
+    def g(x):
+      return inner(x)
+
+    def fwd(x):
+      return inner(x), x
+
+    def bwd(x, ct):
+      return (ct * 3.0,)
+
+    g.defvjp(fwd, bwd)
+    return g(2.0), jax.grad(g)(2.0)
+  _assert_same(_both(build))
+
+
+def test_run_state():
+  from jax._src.state.discharge import run_state  # JAX's own API for refs
+
+  def build(jit):
+    @jit
+    def bump(r):
+      r[...] = r[...] + 1.0
+
+    def body(refs):
+      (r,) = refs
+      bump(r)
+      bump(r)
+    return run_state(body)((jnp.float32(1.0),))
+  _assert_same(_both(build))
+
+
+def test_static_args_under_a_trace():
+  def build(jit):
+    f = functools.partial(jit, static_argnums=1)(lambda x, n: x * n)
+    return jax.jit(lambda x: f(x, 3))(2.0), jax.grad(lambda x: f(x, 4))(1.0)
+  _assert_same(_both(build))
+
+
+# -- the jax.jit stages surface ------------------------------------------------
+
+
+def test_trace_stage_gives_the_jaxpr_and_lowers():
+  f = refhlo.jit(lambda r, x: r.__setitem__(..., r[...] + x))
+  r = jax.new_ref(jnp.zeros(3))
+  traced = f.trace(r, jnp.ones(3))
+  assert "add" in str(traced.jaxpr)
+  assert "ref.get" in traced.lower().as_text("ref")
+  np.testing.assert_array_equal(np.asarray(r[...]), np.zeros(3))  # nothing ran
+
+
+def test_lowered_as_hlo_text_and_compiler_ir():
+  f = refhlo.jit(lambda x: x + 1)
+  lowered = f.lower(jnp.arange(3.0))
+  hlo = lowered.as_text("hlo")
+  assert hlo.startswith("HloModule") and "add" in hlo
+  assert lowered.compiler_ir().operation.name == "builtin.module"
+  assert lowered.compiler_ir("hlo") == hlo
+  with pytest.raises(ValueError, match="unknown dialect 'mhlo'"):
+    lowered.as_text("mhlo")
+
+
+def test_returning_a_ref_is_a_value_error_like_jax_jit():
+  for jit in JITS.values():
+    with pytest.raises(ValueError):
+      jit(lambda: jax.new_ref(1.0))()
+  with pytest.raises(refhlo.RefhloError):
+    refhlo.jit(lambda: jax.new_ref(1.0))()
