@@ -38,6 +38,7 @@ them are also refs the function closes over.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 from collections.abc import Callable, Iterable
@@ -106,6 +107,12 @@ class Compiled:
     return self._fn(*args, **kwargs)
 
 
+def _where(fun: Callable) -> str:
+  """`file:line:col: ` of a function's definition, or ''."""
+  where = runtime._fun_where(fun)  # pylint: disable=protected-access
+  return f"{where[0]}:{where[1]}:{where[2]}: " if where else ""
+
+
 def _prod(shape: tuple[int, ...]) -> int:
   n = 1
   for d in shape:
@@ -129,7 +136,7 @@ class Lowered:
         if exe.stage.const_sources == self._stage.const_sources:
           break
       else:
-        exe = runtime.compile_stage(self._stage)
+        exe = self._fn._compile(self._stage)
         entries.append(exe)
       self._exe = exe
     return self._exe
@@ -189,8 +196,12 @@ class JitFunction:
   """The callable `refhlo.jit(fun)` returns."""
 
   def __init__(self, fun: Callable, static_argnums: tuple[int, ...],
-               static_argnames: tuple[str, ...]):
+               static_argnames: tuple[str, ...],
+               options: JitOptions | None = None):
     self._fun = fun
+    self._options = options or JitOptions()
+    if not callable(fun):
+      raise TypeError(f"Expected a callable value, got {fun!r}")
     # Like jax.jit: a static parameter may be named by position or by name.
     nums, names = set(static_argnums), set(static_argnames)
     try:
@@ -244,7 +255,8 @@ class JitFunction:
     JAX's own rules apply, with `jax.jit`'s results."""
     if self._staged is None:
       self._staged = jax.jit(self._fun, static_argnums=self._static_argnums,
-                             static_argnames=self._static_argnames)
+                             static_argnames=self._static_argnames,
+                             **self._options.jax_jit_kwargs())
     return self._staged(*args, **kwargs)
 
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -259,9 +271,20 @@ class JitFunction:
           return runtime.execute(exe, unique)
     stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
                           self._static_argnames)
-    exe = runtime.compile_stage(stage)
+    exe = self._compile(stage)
     self._cache.setdefault(key, []).append(exe)
     return runtime.execute(exe, unique)
+
+  def _compile(self, stage: runtime.Stage) -> runtime.Executable:
+    o = self._options
+    if o.in_shardings is not None or o.out_shardings is not None:
+      raise RefhloValueError(
+          f"{_where(self._fun)}error: in_shardings/out_shardings are not supported "
+          "by a top-level refhlo.jit call yet: refhlo compiles for one device "
+          "(they are honoured when the function is staged into an enclosing "
+          "jax.jit)")
+    return runtime.compile_stage(stage, options=dict(o.compiler_options),
+                                 backend=o.backend, device=o.device)
 
   def trace(self, *args: Any, **kwargs: Any) -> Traced:
     """Traces and emits the function for these arguments, like
@@ -282,13 +305,73 @@ class JitFunction:
     self._cache.clear()
 
 
+@dataclasses.dataclass(frozen=True)
+class JitOptions:
+  """The `jax.jit` keyword arguments besides the static ones."""
+  donate_argnums: tuple[int, ...] = ()
+  donate_argnames: tuple[str, ...] = ()
+  keep_unused: bool = False
+  device: Any = None
+  backend: str | None = None
+  inline: bool = False
+  compiler_options: tuple[tuple[str, Any], ...] = ()
+  in_shardings: Any = None
+  out_shardings: Any = None
+
+  def jax_jit_kwargs(self) -> dict[str, Any]:
+    """What `jax.jit` gets when the function is staged into a trace."""
+    kw: dict[str, Any] = {"donate_argnums": self.donate_argnums,
+                          "donate_argnames": self.donate_argnames,
+                          "keep_unused": self.keep_unused, "inline": self.inline}
+    if self.device is not None:
+      kw["device"] = self.device
+    if self.backend is not None:
+      kw["backend"] = self.backend
+    if self.compiler_options:
+      kw["compiler_options"] = dict(self.compiler_options)
+    if self.in_shardings is not None:
+      kw["in_shardings"] = self.in_shardings
+    if self.out_shardings is not None:
+      kw["out_shardings"] = self.out_shardings
+    return kw
+
+
 def jit(fun: Callable | None = None, *,
         static_argnums: int | Iterable[int] | None = None,
-        static_argnames: str | Iterable[str] | None = None) -> Any:
+        static_argnames: str | Iterable[str] | None = None,
+        donate_argnums: int | Iterable[int] | None = None,
+        donate_argnames: str | Iterable[str] | None = None,
+        keep_unused: bool = False,
+        device: Any = None,
+        backend: str | None = None,
+        inline: bool = False,
+        compiler_options: dict[str, Any] | None = None,
+        in_shardings: Any = None,
+        out_shardings: Any = None) -> Any:
   """Compiles `fun` with refhlo; usable as `@refhlo.jit` or
-  `refhlo.jit(fun, static_argnums=...)` or `@refhlo.jit(static_argnums=...)`."""
+  `refhlo.jit(fun, static_argnums=...)` or `@refhlo.jit(static_argnums=...)`.
+
+  The keyword arguments are `jax.jit`'s. `compiler_options` go to XLA (on
+  top of refhlo's own, docs/inplace.md); `backend`/`device` choose where the
+  program is compiled and run. `donate_argnums`/`donate_argnames` (for
+  non-ref arguments; refs are always updated in place), `keep_unused` and
+  `inline` are honoured when the function is staged into an enclosing trace
+  and are hints otherwise: refhlo keeps every argument and does not delete
+  donated non-ref arrays (donation never changes results). `in_shardings` /
+  `out_shardings` are passed on under an enclosing trace; a top-level call
+  with them is refused (refhlo compiles for one device: issue 10).
+  """
   nums = _as_tuple(static_argnums)
   names = _as_tuple(static_argnames)
+  if device is not None and backend is not None:
+    raise ValueError("can't specify both a device and a backend for jit, "
+                     f"got device={device} and backend={backend}")
+  options = JitOptions(
+      donate_argnums=_as_tuple(donate_argnums),
+      donate_argnames=_as_tuple(donate_argnames), keep_unused=bool(keep_unused),
+      device=device, backend=backend, inline=bool(inline),
+      compiler_options=tuple(sorted((compiler_options or {}).items())),
+      in_shardings=in_shardings, out_shardings=out_shardings)
   if fun is None:
-    return lambda f: JitFunction(f, nums, names)
-  return JitFunction(fun, nums, names)
+    return lambda f: JitFunction(f, nums, names, options)
+  return JitFunction(fun, nums, names, options)

@@ -132,6 +132,9 @@ class Executable:
   # The program calls back into Python (jax.debug.print/callback, io_callback,
   # pure_callback): it runs on copies of the written refs (docs/faults.md).
   has_host_callbacks: bool = False
+  # Compiled for a device chosen by `device=`/`backend=`: arrays are moved
+  # there and refs must live there.
+  placed: bool = False
 
 
 # -- signatures ------------------------------------------------------------------
@@ -437,8 +440,11 @@ def _return_where(fun: Callable
 
 # -- compiling ---------------------------------------------------------------------
 
-def compile_stage(stage: Stage) -> Executable:
-  """Runs `ref-to-stablehlo` on the stage's module and compiles it."""
+def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
+                  backend: Any = None, device: Any = None) -> Executable:
+  """Runs `ref-to-stablehlo` on the stage's module and compiles it (XLA
+  `options` on top of refhlo's, for `backend`/`device`, JAX's default
+  device when both are None)."""
   from refhlo.compiler import pipeline
   from refhlo.compiler import xla
 
@@ -456,8 +462,11 @@ def compile_stage(stage: Stage) -> Executable:
     raise RefhloError(_located(f"error: {e}", stage.fun_where)) from None
   text = work.operation.get_asm(enable_debug_info=True)
   try:
+    if device is not None and backend is None:
+      backend = device.client
     compiled = xla.compile_module(
-        work, host_callbacks=stage.emitted.host_callbacks)
+        work, host_callbacks=stage.emitted.host_callbacks, options=options or None,
+        backend=backend, device=device)
   except xla.XlaCompileError as e:
     raise RefhloError(_located(str(e), stage.fun_where)) from None
   args = stage.emitted.args
@@ -473,7 +482,8 @@ def compile_stage(stage: Stage) -> Executable:
   return Executable(stage, text, compiled, [a.source for a in args],
                     [a.is_ref for a in args], [a.dtype for a in args],
                     ref_results, stage.emitted.num_results, const_refs,
-                    bool(stage.emitted.host_callbacks))
+                    bool(stage.emitted.host_callbacks),
+                    placed=device is not None or backend is not None)
 
 
 def _located(message: str, where: tuple[str, int, int] | None) -> str:
@@ -519,8 +529,16 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
             RefhloError, f"the ref {_ref_name(exe, i)} passed to refhlo.jit "
             "has a deleted buffer (was it donated elsewhere, or lost by a "
             "failed call?)")
+      if exe.placed and buf.devices() != {exe.xla.device}:
+        raise _error_at_call(
+            RefhloValueError, f"the ref {_ref_name(exe, i)} lives on "
+            f"{sorted(buf.devices(), key=str)}, but this function was compiled "
+            f"for {exe.xla.device} (device=/backend=); refs are updated in place "
+            "where they are, so move the ref there first")
       inputs.append(buf)
     elif isinstance(x, jax.Array):
+      if exe.placed:
+        x = jax.device_put(x, exe.xla.device)
       inputs.append(x if x.dtype == dtype else x.astype(dtype))
     else:
       inputs.append(jax.device_put(np.asarray(x, dtype=dtype),

@@ -241,3 +241,61 @@ def test_returning_a_ref_is_a_value_error_like_jax_jit():
       jit(lambda: jax.new_ref(1.0))()
   with pytest.raises(refhlo.RefhloError):
     refhlo.jit(lambda: jax.new_ref(1.0))()
+
+
+# -- jax.jit's keyword arguments -------------------------------------------------
+
+
+def test_jit_keyword_arguments_are_accepted_and_results_match():
+  def prog(r, x, y):
+    r[0] = r[0] + x.sum()
+    return x * 2.0 + y
+
+  kw = dict(donate_argnums=(2,), keep_unused=True, inline=True,
+            backend="cpu", compiler_options={"xla_cpu_enable_fast_math": False})
+  outs = {}
+  for name, jit in JITS.items():
+    r = jax.new_ref(jnp.zeros(3))
+    f = jit(prog, **kw)
+    out = f(r, jnp.ones(3), jnp.full(3, 5.0))
+    outs[name] = (out, r[...])
+    # Staged into an enclosing jit too (compiler_options and backend are for
+    # top-level calls only: jax.jit refuses them nested, and so does refhlo).
+    g = jit(prog, donate_argnums=(2,), keep_unused=True, inline=True)
+    outs[name + "_nested"] = jax.jit(lambda a, b: g(r, a, b))(jnp.ones(3), jnp.ones(3))
+    with pytest.raises(ValueError, match="compiler_options"):
+      jax.jit(lambda a, b: f(r, a, b))(jnp.ones(3), jnp.ones(3))
+  _assert_same({"refhlo": outs["refhlo"], "jax": outs["jax"]})
+  _assert_same({"refhlo": outs["refhlo_nested"], "jax": outs["jax_nested"]})
+
+
+def test_compiler_options_reach_xla():
+  f = refhlo.jit(lambda x: x + 1.0, compiler_options={"xla_no_such_option_zz": True})
+  with pytest.raises(refhlo.RefhloError, match="No such compile option"):
+    f(jnp.ones(2))
+
+
+def test_device_argument_places_the_program():
+  dev = jax.devices()[-1]
+  f = refhlo.jit(lambda x: x * 3.0, device=dev)
+  out = f(jnp.ones(2))
+  assert out.devices() == {dev}
+  np.testing.assert_array_equal(np.asarray(out), [3.0, 3.0])
+  with pytest.raises(ValueError, match="can't specify both a device and a backend"):
+    refhlo.jit(lambda x: x, device=dev, backend="cpu")
+
+
+def test_shardings_at_top_level_are_refused_clearly():
+  from jax.sharding import SingleDeviceSharding
+  s = SingleDeviceSharding(jax.devices()[0])
+  f = refhlo.jit(lambda x: x + 1.0, in_shardings=s)
+  with pytest.raises(refhlo.RefhloValueError, match="in_shardings/out_shardings"):
+    f(jnp.ones(2))
+  # Under an enclosing jax.jit they are jax.jit's business.
+  np.testing.assert_array_equal(np.asarray(jax.jit(f)(jnp.ones(2))), [2.0, 2.0])
+
+
+def test_non_callable_is_a_type_error_like_jax_jit():
+  for jit in JITS.values():
+    with pytest.raises(TypeError):
+      jit(3)
