@@ -347,6 +347,12 @@ def stand_in_ref(ref: Ref) -> Ref:
   return core.Ref(ref._aval, core.ArrayRefImpl(ref._aval, None))
 
 
+def stand_in_for_abstract_ref(aval: Any) -> Ref:
+  """A bufferless Ref of an `AbstractRef` type (`f.lower(AbstractRef(...))`:
+  compile a ref program without allocating its refs)."""
+  return core.Ref(aval, core.ArrayRefImpl(aval, None))
+
+
 def stablehlo_to_hlo_text(stablehlo_text: str) -> str:
   """The HLO text of a StableHLO module, as `jax.jit(...).lower().as_text("hlo")`
   prints it (before XLA's optimizations)."""

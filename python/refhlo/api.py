@@ -67,9 +67,10 @@ def _as_tuple(x: int | str | Iterable[Any] | None) -> tuple[Any, ...]:
 class Compiled:
   """A compiled refhlo program (one signature of a `refhlo.jit` function)."""
 
-  def __init__(self, fn: JitFunction, exe: runtime.Executable):
+  def __init__(self, fn: JitFunction, exe: runtime.Executable, key: Any = None):
     self._fn = fn
     self._exe = exe
+    self._key = key
 
   def memory_analysis(self) -> Any:
     """XLA's memory statistics (`temp_size_in_bytes`, `alias_size_in_bytes`, ...)."""
@@ -103,8 +104,26 @@ class Compiled:
     return sum(int(args[i].dtype.itemsize * _prod(args[i].shape))
                for i, _ in self._exe.ref_results)
 
+  def cost_analysis(self) -> Any:
+    """XLA's cost estimates (flops, bytes accessed, ...), as
+    `jax.stages.Compiled.cost_analysis`."""
+    return self._exe.xla.executable.cost_analysis()
+
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
-    return self._fn(*args, **kwargs)
+    """Runs this executable; arguments must match the signature it was
+    compiled for (a `TypeError` otherwise, as for `jax.jit`'s `Compiled`)."""
+    key, leaves, unique_of = self._fn._key(args, kwargs)  # pylint: disable=protected-access
+    if key != self._key:
+      raise TypeError(
+          "Argument types differ from the types for which this computation was "
+          "compiled: refhlo.jit's Compiled runs only the signature it was "
+          "lowered for (call the refhlo.jit function itself to compile for "
+          "other arguments)")
+    unique = self._fn._unique(leaves, unique_of)  # pylint: disable=protected-access
+    if self._exe.const_refs and not runtime.const_aliasing_matches(self._exe, unique):
+      raise TypeError("the closed-over refs alias the arguments differently "
+                      "from the call this computation was compiled for")
+    return runtime.execute(self._exe, unique)
 
 
 def _where(fun: Callable) -> str:
@@ -174,7 +193,7 @@ class Lowered:
     return ir.Module.parse(text, context=make_context())
 
   def compile(self) -> Compiled:
-    return Compiled(self._fn, self._executable())
+    return Compiled(self._fn, self._executable(), self._key)
 
 
 class Traced:
@@ -253,11 +272,15 @@ class JitFunction:
     run at trace time. When the enclosing trace is another `refhlo.jit`,
     refhlo compiles the whole program; under `jax.jit`, `grad`, `vmap`, ...
     JAX's own rules apply, with `jax.jit`'s results."""
+    return self._as_jax_jit()(*args, **kwargs)
+
+  def _as_jax_jit(self) -> Callable:
+    """The `jax.jit` twin used to stage this function into a trace."""
     if self._staged is None:
       self._staged = jax.jit(self._fun, static_argnums=self._static_argnums,
                              static_argnames=self._static_argnames,
                              **self._options.jax_jit_kwargs())
-    return self._staged(*args, **kwargs)
+    return self._staged
 
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
     if _jax_private.under_trace(jax.tree_util.tree_leaves((args, kwargs))):
@@ -285,6 +308,11 @@ class JitFunction:
           "jax.jit)")
     return runtime.compile_stage(stage, options=dict(o.compiler_options),
                                  backend=o.backend, device=o.device)
+
+  def eval_shape(self, *args: Any, **kwargs: Any) -> Any:
+    """The shapes and dtypes of the results (`jax.ShapeDtypeStruct`s), without
+    compiling or running anything, as `jax.jit(f).eval_shape`."""
+    return jax.eval_shape(self._as_jax_jit(), *args, **kwargs)
 
   def trace(self, *args: Any, **kwargs: Any) -> Traced:
     """Traces and emits the function for these arguments, like

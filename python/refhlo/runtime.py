@@ -154,6 +154,8 @@ class ArgumentOverflow(Exception):
 def _leaf_signature(x: Any) -> Any:
   if isinstance(x, jp.Ref):
     return ("ref", x.shape, x.dtype)
+  if isinstance(x, jp.AbstractRef):  # lower/trace only: no buffer to run on
+    return ("ref", x.shape, x.dtype)
   if isinstance(x, jax.Array):
     return (x.shape, x.dtype, x.weak_type)
   if isinstance(x, np.ndarray):
@@ -333,7 +335,8 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
     if isinstance(x, jp.Ref):
       _check_ref_argument(x, f"argument {names[leaf]}" if leaf < len(names)
                           else "an argument")
-  stand_ins = [jp.stand_in_ref(x) if isinstance(x, jp.Ref) else x
+  stand_ins = [jp.stand_in_ref(x) if isinstance(x, jp.Ref) else
+               jp.stand_in_for_abstract_ref(x) if isinstance(x, jp.AbstractRef) else x
                for x in unique]
   closed = jax.make_jaxpr(flat_fun)(*stand_ins)
   consts = list(closed.consts)
