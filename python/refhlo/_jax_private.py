@@ -347,6 +347,16 @@ def stand_in_ref(ref: Ref) -> Ref:
   return core.Ref(ref._aval, core.ArrayRefImpl(ref._aval, None))
 
 
+def dce_closed_jaxpr(closed: ClosedJaxpr) -> ClosedJaxpr:
+  """Dead-code elimination as jax.jit does before lowering (an unused inner
+  jit whose only effects are on refs it creates goes away); every input and
+  constant is kept, so the calling convention does not change."""
+  from jax._src.interpreters import partial_eval as pe
+  jaxpr, _, _ = pe.dce_jaxpr_consts(
+      closed.jaxpr, [True] * len(closed.jaxpr.outvars), instantiate=True)
+  return ClosedJaxpr(jaxpr, closed.consts)
+
+
 def stand_in_for_abstract_ref(aval: Any) -> Ref:
   """A bufferless Ref of an `AbstractRef` type (`f.lower(AbstractRef(...))`:
   compile a ref program without allocating its refs)."""

@@ -338,7 +338,7 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   stand_ins = [jp.stand_in_ref(x) if isinstance(x, jp.Ref) else
                jp.stand_in_for_abstract_ref(x) if isinstance(x, jp.AbstractRef) else x
                for x in unique]
-  closed = jax.make_jaxpr(flat_fun)(*stand_ins)
+  closed = jp.dce_closed_jaxpr(jax.make_jaxpr(flat_fun)(*stand_ins))
   consts = list(closed.consts)
   for c in consts:
     if isinstance(c, jp.Ref):

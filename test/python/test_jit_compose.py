@@ -340,3 +340,33 @@ def test_eval_shape_method():
   shapes = {name: jit(f).eval_shape(jax.new_ref(jnp.zeros(4)), 1.0)
             for name, jit in JITS.items()}
   assert shapes["refhlo"] == shapes["jax"]
+
+
+def test_dead_inner_jit_with_internal_ref_is_removed_like_jax():
+  """jax.jit DCEs the traced program before lowering; so does refhlo.jit (an
+  unused inner jit whose only effects are on a ref it creates disappears)."""
+  def f(x, y):
+    @jax.jit
+    def g(y):
+      y_ref = jax.new_ref(y)
+      y_ref[...] += 1
+      return jax.freeze(y_ref)
+    _ = g(y)
+    return x
+  for jit in JITS.values():
+    assert "add" not in jit(f).lower(1, 2).as_text()
+  assert int(refhlo.jit(f)(1, 2)) == 1
+
+
+def test_dce_keeps_writes_to_outer_refs():
+  r = jax.new_ref(jnp.zeros(2))
+
+  def f(x):
+    @jax.jit
+    def g():
+      r[0] = x
+      return x
+    _ = g()
+    return x
+  refhlo.jit(f)(3.0)
+  assert float(r[0]) == 3.0
