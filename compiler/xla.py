@@ -364,10 +364,10 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
           + (f" (at {where})" if where else "")
           + ", and XLA:CPU miscompiles loops with it (docs/inplace.md), so a ref "
           "read and then written in place is copied")
-  copts = jbackend.get_compile_options(
-      num_replicas=1, num_partitions=1,
-      env_options_overrides=dict(xla_opts), backend=client)
   dev = device if device is not None else client.local_devices()[0]
+  copts = jbackend.get_compile_options(
+      num_replicas=1, num_partitions=1, device_assignment=[dev],
+      env_options_overrides=dict(xla_opts), backend=client)
 
   buf = io.BytesIO()
   module_op.write_bytecode(buf)

@@ -142,10 +142,12 @@ def _prod(shape: tuple[int, ...]) -> int:
 class Lowered:
   """A traced and emitted refhlo program."""
 
-  def __init__(self, fn: JitFunction, key: Any, stage: runtime.Stage):
+  def __init__(self, fn: JitFunction, key: Any, stage: runtime.Stage,
+               device: Any = None):
     self._fn = fn
     self._key = key
     self._stage = stage
+    self._device = device
     self._exe: runtime.Executable | None = None
 
   def _executable(self) -> runtime.Executable:
@@ -155,7 +157,7 @@ class Lowered:
         if exe.stage.const_sources == self._stage.const_sources:
           break
       else:
-        exe = self._fn._compile(self._stage)
+        exe = self._fn._compile(self._stage, self._device)
         entries.append(exe)
       self._exe = exe
     return self._exe
@@ -199,8 +201,9 @@ class Lowered:
 class Traced:
   """A traced refhlo program (`JitFunction.trace`)."""
 
-  def __init__(self, fn: JitFunction, key: Any, stage: runtime.Stage):
-    self._fn, self._key, self._stage = fn, key, stage
+  def __init__(self, fn: JitFunction, key: Any, stage: runtime.Stage,
+               device: Any = None):
+    self._fn, self._key, self._stage, self._device = fn, key, stage, device
 
   @property
   def jaxpr(self) -> Any:
@@ -208,7 +211,7 @@ class Traced:
     return self._stage.jaxpr
 
   def lower(self) -> Lowered:
-    return Lowered(self._fn, self._key, self._stage)
+    return Lowered(self._fn, self._key, self._stage, self._device)
 
 
 class JitFunction:
@@ -292,13 +295,16 @@ class JitFunction:
       for exe in entries:
         if not exe.const_refs or runtime.const_aliasing_matches(exe, unique):
           return runtime.execute(exe, unique)
+    runtime.placement(leaves)  # a placement refhlo cannot run: before tracing
     stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
                           self._static_argnames)
-    exe = self._compile(stage)
+    exe = self._compile(stage, runtime.placement(leaves, stage.consts))
     self._cache.setdefault(key, []).append(exe)
     return runtime.execute(exe, unique)
 
-  def _compile(self, stage: runtime.Stage) -> runtime.Executable:
+  def _compile(self, stage: runtime.Stage, device: Any = None) -> runtime.Executable:
+    """Compiles for `device=`/`backend=` if given, else for `device` (where
+    the arguments are; None: JAX's default device)."""
     o = self._options
     if o.in_shardings is not None or o.out_shardings is not None:
       raise RefhloValueError(
@@ -306,8 +312,10 @@ class JitFunction:
           "by a top-level refhlo.jit call yet: refhlo compiles for one device "
           "(they are honoured when the function is staged into an enclosing "
           "jax.jit)")
+    if o.device is not None or o.backend is not None:
+      device = o.device
     return runtime.compile_stage(stage, options=dict(o.compiler_options),
-                                 backend=o.backend, device=o.device)
+                                 backend=o.backend, device=device)
 
   def eval_shape(self, *args: Any, **kwargs: Any) -> Any:
     """The shapes and dtypes of the results (`jax.ShapeDtypeStruct`s), without
@@ -318,16 +326,16 @@ class JitFunction:
     """Traces and emits the function for these arguments, like
     `jax.jit(f).trace(...)`: `.jaxpr` is the traced program, `.lower()` the
     next stage."""
-    key, _, _ = self._key(args, kwargs)
+    key, leaves, _ = self._key(args, kwargs)
     stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
                           self._static_argnames)
-    return Traced(self, key, stage)
+    return Traced(self, key, stage, runtime.placement(leaves, stage.consts))
 
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
-    key, _, _ = self._key(args, kwargs)
+    key, leaves, _ = self._key(args, kwargs)
     stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
                           self._static_argnames)
-    return Lowered(self, key, stage)
+    return Lowered(self, key, stage, runtime.placement(leaves, stage.consts))
 
   def clear_cache(self) -> None:
     self._cache.clear()

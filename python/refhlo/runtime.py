@@ -153,11 +153,12 @@ class ArgumentOverflow(Exception):
 
 def _leaf_signature(x: Any) -> Any:
   if isinstance(x, jp.Ref):
-    return ("ref", x.shape, x.dtype)
+    return ("ref", x.shape, x.dtype, jp.ref_buffer(x).sharding)
   if isinstance(x, jp.AbstractRef):  # lower/trace only: no buffer to run on
-    return ("ref", x.shape, x.dtype)
+    return ("ref", x.shape, x.dtype, None)
   if isinstance(x, jax.Array):
-    return (x.shape, x.dtype, x.weak_type)
+    return (x.shape, x.dtype, x.weak_type,
+            x.sharding if x.committed else None)
   if isinstance(x, np.ndarray):
     return (x.shape, x.dtype, False)
   if isinstance(x, _SCALAR_TYPES):
@@ -173,6 +174,40 @@ def _leaf_signature(x: Any) -> Any:
         f"refhlo.jit: argument of type {type(x).__name__} is not a valid JAX "
         f"type (arrays, scalars and jax.Ref are)") from None
   return (aval.shape, aval.dtype, getattr(aval, "weak_type", False))
+
+
+def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
+  """The one device a call runs on: that of its committed arrays and of the
+  refs it takes or closes over (None when nothing is committed: JAX's
+  default device). Raises `RefhloValueError` for a placement refhlo cannot
+  run yet (several devices, sharded or replicated arrays), before anything is
+  compiled or donated."""
+  device = None
+  for x in list(leaves) + [c for c in consts if isinstance(c, jp.Ref)]:
+    if isinstance(x, jp.Ref):
+      sharding, what = jp.ref_buffer(x).sharding, "a ref"
+    elif isinstance(x, jax.Array) and x.committed:
+      sharding, what = x.sharding, "an array"
+    else:
+      continue
+    devices = sharding.device_set
+    if len(devices) != 1:
+      raise _error_at_call(
+          RefhloValueError,
+          f"refhlo.jit: {what} of shape {tuple(x.shape)} is placed on "
+          f"{len(devices)} devices ({sharding}); refhlo.jit runs on one device "
+          "so far (sharded and replicated refs are not supported yet); nothing "
+          "was compiled or donated")
+    (d,) = devices
+    if device is None:
+      device = d
+    elif d != device:
+      raise _error_at_call(
+          RefhloValueError,
+          f"refhlo.jit: arguments are committed to different devices ({device} "
+          f"and {d}); put them on one device (refs are updated in place where "
+          "they are); nothing was compiled or donated")
+  return device
 
 
 def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -486,7 +521,7 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
                     [a.is_ref for a in args], [a.dtype for a in args],
                     ref_results, stage.emitted.num_results, const_refs,
                     bool(stage.emitted.host_callbacks),
-                    placed=device is not None or backend is not None)
+                    placed=compiled.device != compiled.backend.local_devices()[0])
 
 
 def _located(message: str, where: tuple[str, int, int] | None) -> str:

@@ -1,0 +1,80 @@
+"""Where a `refhlo.jit` call runs: on the device its committed arguments and
+refs live on, as `jax.jit` does; a placement it cannot run yet (several
+devices, sharded or replicated refs) is a `RefhloValueError` before anything
+is compiled or donated, with the refs intact.
+
+Runs in a subprocess with 8 simulated CPU devices (XLA reads the device count
+once, at start-up)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+_PROGRAM = textwrap.dedent("""
+    import os
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    import jax, jax.numpy as jnp, numpy as np, refhlo
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    def swap(r, i, v):
+      old = r[i]
+      r[i] = v
+      return old
+
+    # A ref committed to cpu:3: compiled for and run on cpu:3, in place, the
+    # same values as jax.jit.
+    d3 = jax.devices()[3]
+    outs = {}
+    for name, jit in (("refhlo", refhlo.jit), ("jax", jax.jit)):
+      r = jax.new_ref(jax.device_put(jnp.arange(8.0).reshape(4, 2), d3))
+      out = jit(swap)(r, 1, jnp.ones(2))
+      outs[name] = (np.asarray(out), np.asarray(r[...]), out.devices(), r[...].devices())
+    assert outs["refhlo"][2] == {d3} and outs["refhlo"][3] == {d3}, outs
+    for a, b in zip(outs["refhlo"][:2], outs["jax"][:2]):
+      np.testing.assert_array_equal(a, b)
+    r = jax.new_ref(jax.device_put(jnp.zeros((1024, 256)), d3))
+    compiled = refhlo.jit(swap).lower(r, 0, jnp.ones(256)).compile()
+    assert compiled.copy_report() == "", compiled.copy_report()
+
+    # A closed-over ref on cpu:5, a plain (uncommitted) argument.
+    c = jax.new_ref(jax.device_put(jnp.zeros(3), jax.devices()[5]))
+    refhlo.jit(lambda x: c.__setitem__(..., c[...] + x))(jnp.ones(3))
+    assert c[...].devices() == {jax.devices()[5]}
+    np.testing.assert_array_equal(np.asarray(c[...]), np.ones(3))
+
+    # Arguments on two devices: a ValueError, as under jax.jit, refs intact.
+    a0 = jax.device_put(jnp.ones(2), jax.devices()[0])
+    r = jax.new_ref(jax.device_put(jnp.arange(8.0).reshape(4, 2), d3))
+    for jit in (refhlo.jit, jax.jit):
+      try:
+        jit(swap)(r, 1, a0)
+        raise AssertionError("no error")
+      except ValueError as e:
+        pass
+    np.testing.assert_array_equal(np.asarray(r[...]), np.arange(8.0).reshape(4, 2))
+
+    # A ref sharded over 8 devices: refused before compiling, refs intact.
+    mesh = jax.make_mesh((8,), ("x",))
+    rs = jax.new_ref(jax.device_put(jnp.arange(16.0).reshape(8, 2), NamedSharding(mesh, P("x"))))
+    def bump(r):
+      r[...] = r[...] + 1.0
+    try:
+      refhlo.jit(bump)(rs)
+      raise AssertionError("no error")
+    except refhlo.RefhloValueError as e:
+      assert "placed on 8 devices" in str(e) and "nothing was compiled or donated" in str(e), e
+    np.testing.assert_array_equal(np.asarray(rs[...]), np.arange(16.0).reshape(8, 2))
+    print("OK")
+""")
+
+
+def test_placement_follows_the_arguments():
+  env = dict(os.environ)
+  env.pop("XLA_FLAGS", None)
+  proc = subprocess.run([sys.executable, "-c", _PROGRAM], capture_output=True,
+                        text=True, timeout=300, env=env)
+  assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), (
+      proc.stdout[-3000:] + proc.stderr[-3000:])
