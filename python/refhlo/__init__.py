@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
   if name in ("jit", "RefhloError", "RefhloTypeError", "RefhloValueError",
               "RefhloOverflowError", "RefhloRuntimeError",
-              "RefhloFloatingPointError"):
+              "RefhloFloatingPointError", "RefhloFallbackWarning"):
     from refhlo import api
     return getattr(api, name)
   raise AttributeError(f"module 'refhlo' has no attribute {name!r}")

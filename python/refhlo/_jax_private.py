@@ -357,6 +357,34 @@ def dce_closed_jaxpr(closed: ClosedJaxpr) -> ClosedJaxpr:
   return ClosedJaxpr(jaxpr, closed.consts)
 
 
+def uses_primitive(closed: Any, names: frozenset[str]) -> bool:
+  """Whether a (closed) jaxpr or any jaxpr nested in it binds a primitive
+  named in `names`."""
+  jaxpr = closed.jaxpr if isinstance(closed, ClosedJaxpr) else closed
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name in names:
+      return True
+    for sub in core.jaxprs_in_params(eqn.params):
+      if uses_primitive(sub, names):
+        return True
+  return False
+
+
+def ref_creation_site(tracer: Any) -> str | None:
+  """`file:line (function)` of the `jax.new_ref` that made a traced ref, as
+  jax.jit's returned-ref error names it; None when unknown."""
+  try:
+    frame = tracer._trace.frame
+    v = tracer.val
+    eqn = next((e for e in frame.get_eqns() if v in e.outvars), None)
+  except AttributeError:
+    return None
+  if eqn is None:
+    return None
+  # Frames inside JAX are filtered out of the summary (`jax.jit(jax.new_ref)`).
+  return source_info_util.summarize(eqn.source_info) or "(inside JAX's own code)"
+
+
 def stand_in_for_abstract_ref(aval: Any) -> Ref:
   """A bufferless Ref of an `AbstractRef` type (`f.lower(AbstractRef(...))`:
   compile a ref program without allocating its refs)."""

@@ -41,19 +41,25 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
 
 from refhlo import _jax_private, runtime
-from refhlo.runtime import (RefhloError, RefhloFloatingPointError,
+from refhlo.runtime import (RefhloError, RefhloFallbackWarning,
+                            RefhloFloatingPointError,
                             RefhloOverflowError, RefhloRuntimeError,
                             RefhloTypeError, RefhloValueError)
 
 __all__ = ["jit", "JitFunction", "Traced", "Lowered", "Compiled", "RefhloError",
            "RefhloTypeError", "RefhloValueError", "RefhloOverflowError",
-           "RefhloRuntimeError", "RefhloFloatingPointError"]
+           "RefhloRuntimeError", "RefhloFloatingPointError",
+           "RefhloFallbackWarning"]
+
+
+_MULTI_DEVICE = frozenset({"shard_map"})
 
 
 def _as_tuple(x: int | str | Iterable[Any] | None) -> tuple[Any, ...]:
@@ -243,6 +249,7 @@ class JitFunction:
     # passed as arguments in some calls and not in others.
     self._cache: dict[Any, list[runtime.Executable]] = {}
     self._staged: Callable | None = None
+    self._jax_fallback: set[Any] = set()  # keys run by jax.jit (_unsupported)
     # Name, docstring and `__wrapped__`, but not the wrapped object's
     # `__dict__` (for `refhlo.jit(refhlo.jit(f))` that would copy the inner
     # function's state over this one's).
@@ -277,6 +284,19 @@ class JitFunction:
     JAX's own rules apply, with `jax.jit`'s results."""
     return self._as_jax_jit()(*args, **kwargs)
 
+  def _unsupported(self, leaves, stage: runtime.Stage | None = None) -> str | None:
+    """Why refhlo cannot compile this call yet (then `jax.jit` runs it), or
+    None. Multi-device programs: refs sharded or replicated over several
+    devices, `shard_map` (issue: refs across devices)."""
+    try:
+      runtime.placement(leaves, stage.consts if stage is not None else ())
+    except runtime.PlacementUnsupported as e:
+      return ("refhlo compiles for one device so far, and "
+              + str(e).split("refhlo.jit: ", 1)[-1].split(";")[0])
+    if stage is not None and _jax_private.uses_primitive(stage.jaxpr, _MULTI_DEVICE):
+      return "it uses shard_map, which refhlo does not compile yet"
+    return None
+
   def _as_jax_jit(self) -> Callable:
     """The `jax.jit` twin used to stage this function into a trace."""
     if self._staged is None:
@@ -295,9 +315,20 @@ class JitFunction:
       for exe in entries:
         if not exe.const_refs or runtime.const_aliasing_matches(exe, unique):
           return runtime.execute(exe, unique)
-    runtime.placement(leaves)  # a placement refhlo cannot run: before tracing
-    stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
-                          self._static_argnames)
+    if key in self._jax_fallback:
+      return self._as_jax_jit()(*args, **kwargs)
+    reason = self._unsupported(leaves)
+    stage = None
+    if reason is None:
+      stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
+                            self._static_argnames)
+      reason = self._unsupported(leaves, stage)
+    if reason is not None:
+      self._jax_fallback.add(key)
+      warnings.warn(f"refhlo.jit: {getattr(self._fun, '__name__', 'the function')} "
+                    f"runs through jax.jit: {reason}", RefhloFallbackWarning,
+                    stacklevel=2)
+      return self._as_jax_jit()(*args, **kwargs)
     exe = self._compile(stage, runtime.placement(leaves, stage.consts))
     self._cache.setdefault(key, []).append(exe)
     return runtime.execute(exe, unique)
@@ -333,8 +364,16 @@ class JitFunction:
 
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
     key, leaves, _ = self._key(args, kwargs)
-    stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
-                          self._static_argnames)
+    reason = self._unsupported(leaves)
+    stage = None
+    if reason is None:
+      stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
+                            self._static_argnames)
+      reason = self._unsupported(leaves, stage)
+    if reason is not None:
+      warnings.warn(f"refhlo.jit: lowering {getattr(self._fun, '__name__', 'the function')} "
+                    f"with jax.jit: {reason}", RefhloFallbackWarning, stacklevel=2)
+      return self._as_jax_jit().lower(*args, **kwargs)
     return Lowered(self, key, stage, runtime.placement(leaves, stage.consts))
 
   def clear_cache(self) -> None:

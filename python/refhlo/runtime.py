@@ -47,6 +47,18 @@ class RefhloValueError(RefhloError, ValueError):
   """A call with a bad static argument (also a `ValueError`, as in `jax.jit`)."""
 
 
+class PlacementUnsupported(RefhloValueError):
+  """Arguments placed on several devices (sharded or replicated): refhlo
+  compiles for one device so far, so `refhlo.jit` hands such calls to
+  `jax.jit` (with a `RefhloFallbackWarning`)."""
+
+
+class RefhloFallbackWarning(UserWarning):
+  """A `refhlo.jit` call was run by `jax.jit` because refhlo cannot compile it
+  yet (multi-device placement, `shard_map`): results are jax.jit's, but ref
+  updates are not guaranteed in place."""
+
+
 class RefhloOverflowError(RefhloError, OverflowError):
   """An argument too large for its JAX type, e.g. a Python int outside int32
   (also an `OverflowError`, as `jax.jit` raises one); names the argument."""
@@ -193,7 +205,7 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
     devices = sharding.device_set
     if len(devices) != 1:
       raise _error_at_call(
-          RefhloValueError,
+          PlacementUnsupported,
           f"refhlo.jit: {what} of shape {tuple(x.shape)} is placed on "
           f"{len(devices)} devices ({sharding}); refhlo.jit runs on one device "
           "so far (sharded and replicated refs are not supported yet); nothing "
@@ -348,6 +360,9 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
     for path, x in jax.tree_util.tree_flatten_with_path(out)[0]:
       if isinstance(x, jp.Ref):
         origin = "was created inside the function"
+        site = jp.ref_creation_site(x)
+        if site is not None:
+          origin = f"was created on line {site}"
         closed_name = _closed_over_name(fun, x)
         if closed_name is not None:
           origin = f"is closed over as '{closed_name}'"
@@ -359,10 +374,14 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
         if others:
           origin += (" (the function returns at lines "
                      f"{', '.join(str(n) for n in others)})")
+        # jax.jit's wording (its users match on it), with refhlo's location.
+        if origin.startswith("was created"):
+          where += " (created inside the function)"
         raise RefhloValueError(emit_lib.format_error(
-            f"function {_fun_name(fun)} compiled by refhlo.jit returned a "
-            f"mutable array reference of type {x.aval}{where}, but refs "
-            f"cannot be returned; the returned ref {origin}", line))
+            f"function {_fun_name(fun)} traced for jit returned a mutable array "
+            f"reference of type {x.aval.str_short()}{where}, but mutable array "
+            f"references cannot be returned (refhlo.jit).\n\nThe returned "
+            f"mutable array {origin}.", line))
     out_store["tree"] = out_tree
     return flat
 

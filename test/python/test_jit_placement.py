@@ -1,7 +1,8 @@
 """Where a `refhlo.jit` call runs: on the device its committed arguments and
 refs live on, as `jax.jit` does; a placement it cannot run yet (several
-devices, sharded or replicated refs) is a `RefhloValueError` before anything
-is compiled or donated, with the refs intact.
+devices, sharded or replicated refs, shard_map) runs through `jax.jit`, with
+a `RefhloFallbackWarning`; arguments committed to two different devices are a
+`ValueError`, as under jax.jit, with the refs intact.
 
 Runs in a subprocess with 8 simulated CPU devices (XLA reads the device count
 once, at start-up)."""
@@ -56,17 +57,38 @@ _PROGRAM = textwrap.dedent("""
         pass
     np.testing.assert_array_equal(np.asarray(r[...]), np.arange(8.0).reshape(4, 2))
 
-    # A ref sharded over 8 devices: refused before compiling, refs intact.
+    # A ref sharded over 8 devices: refhlo compiles for one device so far, so
+    # the call runs through jax.jit (a RefhloFallbackWarning says so) with
+    # jax.jit's results, and the ref keeps its sharding.
+    import warnings
     mesh = jax.make_mesh((8,), ("x",))
-    rs = jax.new_ref(jax.device_put(jnp.arange(16.0).reshape(8, 2), NamedSharding(mesh, P("x"))))
+    s = NamedSharding(mesh, P("x"))
     def bump(r):
       r[...] = r[...] + 1.0
-    try:
-      refhlo.jit(bump)(rs)
-      raise AssertionError("no error")
-    except refhlo.RefhloValueError as e:
-      assert "placed on 8 devices" in str(e) and "nothing was compiled or donated" in str(e), e
-    np.testing.assert_array_equal(np.asarray(rs[...]), np.arange(16.0).reshape(8, 2))
+      return r[...].sum()
+    outs = {}
+    for name, jit in (("refhlo", refhlo.jit), ("jax", jax.jit)):
+      rs = jax.new_ref(jax.device_put(jnp.arange(16.0).reshape(8, 2), s))
+      with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        out = jit(bump)(rs)
+        out = jit(bump)(rs)
+      outs[name] = (float(out), np.asarray(rs[...]), rs[...].sharding, w)
+    assert outs["refhlo"][0] == outs["jax"][0]
+    np.testing.assert_array_equal(outs["refhlo"][1], outs["jax"][1])
+    assert outs["refhlo"][2] == outs["jax"][2], (outs["refhlo"][2], outs["jax"][2])
+    falls = [x for x in outs["refhlo"][3] if issubclass(x.category, refhlo.RefhloFallbackWarning)]
+    assert falls and all("placed on 8 devices" in str(f.message) for f in falls), falls
+    # shard_map inside: the same.
+    def sm(r):
+      def body(x):
+        x[...] += 1.0
+      jax.shard_map(body, mesh=mesh, in_specs=P("x"), out_specs=None)(r)
+    rs = jax.new_ref(jax.device_put(jnp.zeros((8, 2)), s))
+    with warnings.catch_warnings(record=True) as w:
+      warnings.simplefilter("always")
+      refhlo.jit(sm)(rs)
+    np.testing.assert_array_equal(np.asarray(rs[...]), np.ones((8, 2)))
     print("OK")
 """)
 
