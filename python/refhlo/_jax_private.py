@@ -322,6 +322,14 @@ def scan_p_default_rule() -> Callable:
   return mlir._lowerings[scan_p].rule
 
 
+def join_effects(*effs: Any) -> Any:
+  return core.join_effects(*effs)
+
+
+def cond_p_default_rule() -> Callable:
+  return mlir._lowerings[cond_p].rule
+
+
 def jit_p_default_rule() -> Callable:
   return mlir._lowerings[jit_p].rule
 

@@ -582,6 +582,20 @@ def _scan_rule(ctx, *args, jaxpr, **params):
 
 
 @_rule
+def _cond_rule(ctx, *args, branches, **params):
+  """`cond`: JAX's rule, given only the tokens of the cond's own ordered
+  effects. refhlo lowers `cond` inline (uncacheable, so that captured refs
+  stay SSA values); on that path JAX's rule would replace the running token
+  set with its own (a later ordered effect then finds no token)."""
+  ordered = jp.ordered_effects_in(jp.join_effects(*(b.effects for b in branches)))
+  sub = ctx.replace(tokens_in=ctx.tokens_in.subset(ordered), tokens_out=None)
+  outs = jp.cond_p_default_rule()(sub, *args, branches=branches, **params)
+  if sub.tokens_out is not None:
+    ctx.set_tokens_out(ctx.tokens_in.update_tokens(sub.tokens_out))
+  return outs
+
+
+@_rule
 def _jit_rule(ctx, *args, jaxpr, **params):
   """Nested `jax.jit`: inlined when it touches refs, else JAX's rule."""
   if not _has_refs(ctx.avals_in) and not _has_refs(
@@ -625,6 +639,7 @@ def _overrides() -> list[tuple[Any, Any]]:
       (jp.free_ref_p, _free_ref_rule),
       (jp.while_p, _while_rule),
       (jp.scan_p, _scan_rule),
+      (jp.cond_p, _cond_rule),
       (jp.jit_p, _jit_rule),
       (jp.closed_call_p, _closed_call_rule),
   ]

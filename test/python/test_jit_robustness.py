@@ -907,3 +907,28 @@ def test_fast_path_donates_and_copies_nothing(monkeypatch):
   g(r, 3.0)
   assert not old.is_deleted() and len(copies) == 1
   np.testing.assert_array_equal(r[...], [3.0, 0.0, 0.0])
+
+
+def test_ordered_callback_after_a_cond_without_one():
+  """A cond with no ordered effect, then one with an ordered callback: refhlo
+  lowers conds inline, where JAX's rule used to drop the running token set
+  (KeyError: OrderedDebugEffect; found by tools/fuzz.py)."""
+  seen = []
+
+  def f(r, x):
+    y = lax.cond(x > 0, lambda: x, lambda: -x)
+    r[0] = y
+    def with_cb():
+      jax.debug.callback(lambda v: seen.append(float(v)), y, ordered=True)
+      return x
+    z = lax.cond(x > 0, with_cb, lambda: -x)
+    return z + r[0]
+
+  outs = {}
+  for name, jit in (("refhlo", refhlo.jit), ("jax", jax.jit)):
+    seen.clear()
+    r = jax.new_ref(jnp.zeros(2))
+    out = float(jit(f)(r, 2.0))
+    jax.effects_barrier()
+    outs[name] = (out, np.asarray(r[...]).tolist(), list(seen))
+  assert outs["refhlo"] == outs["jax"] == (4.0, [2.0, 0.0], [2.0]), outs
