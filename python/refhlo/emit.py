@@ -326,6 +326,15 @@ def _split_transforms(ref: ir.Value, flat_idx: Sequence[Any], tree: Any
     else:
       k += 1
   for t in transforms[:-1]:
+    if isinstance(t, _FoldedIndexer) or (_jax_elementwise(t) and not _is_static(t)):
+      # JAX checks every element against both the view and the ref; a
+      # `ref.view` is a window and cannot say that. Refuse rather than give
+      # a different answer (docs/dialect.md, "Out of range").
+      raise EmitError(
+          "a strided view with a dynamic or negative start (`r.at[ds(i, n, "
+          "step)]`), indexed again element by element (a strided slice or an "
+          "integer array), is not supported: index the ref once, or make the "
+          "view's start static")
     acc = _access(t, _ref_shape(ref), WINDOW)
     if acc.indices is not None:
       raise EmitError("a view of a ref cannot be indexed by integer arrays")
