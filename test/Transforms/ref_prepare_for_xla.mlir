@@ -323,3 +323,49 @@ func.func @nested(%a: tensor<f32>, %k: tensor<i32>, %p: tensor<i1>) -> tensor<f3
   %f = "ref.freeze"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
   return %f : tensor<f32>
 }
+
+// -----
+
+// The pass alone, on plain StableHLO marked by hand: result 0 carries ref
+// state and only branch 0 changes it, so branch 0 moves last and the index is
+// remapped; the mark is consumed.
+
+// CHECK-LABEL: func.func @marked_by_hand
+// CHECK-SAME: (%[[A:.*]]: tensor<f32>, %[[K:.*]]: tensor<i32>, %[[V:.*]]: tensor<f32>)
+// CHECK: stablehlo.select
+// CHECK: stablehlo.select
+// CHECK: %[[IDX:.*]] = stablehlo.select
+// CHECK-NEXT: %[[C:.*]] = "stablehlo.case"(%[[IDX]]) ({
+// CHECK-NEXT: stablehlo.return %[[A]] : tensor<f32>
+// CHECK-NEXT: }, {
+// CHECK-NEXT: stablehlo.return %[[V]] : tensor<f32>
+// CHECK-NEXT: }) : (tensor<i32>) -> tensor<f32>
+// CHECK-NOT: refhlo.ref_results
+// CHECK: return %[[C]]
+func.func @marked_by_hand(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
+  %0 = "stablehlo.case"(%k) ({
+    stablehlo.return %v : tensor<f32>
+  }, {
+    stablehlo.return %a : tensor<f32>
+  }) {refhlo.ref_results = [array<i64: 0, 0>]} : (tensor<i32>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
+
+// -----
+
+// An unmarked case is plain StableHLO, not ref state: left alone, even though
+// its first branch returns something else.
+
+// CHECK-LABEL: func.func @unmarked
+// CHECK: "stablehlo.case"(%{{.*}}) ({
+// CHECK-NEXT: stablehlo.return %arg2
+// CHECK-NEXT: }, {
+// CHECK-NEXT: stablehlo.return %arg0
+func.func @unmarked(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
+  %0 = "stablehlo.case"(%k) ({
+    stablehlo.return %v : tensor<f32>
+  }, {
+    stablehlo.return %a : tensor<f32>
+  }) : (tensor<i32>) -> tensor<f32>
+  return %0 : tensor<f32>
+}
