@@ -475,9 +475,13 @@ def read(cur: ir.Value, acc: RootAccess) -> ir.Value:
   if acc.is_whole:
     return reshape(cur, acc.value_shape)
   if acc.is_static:
-    starts = [d.offset for d in acc.dims]
-    limits = [d.offset + extent(d.size, d.stride) if d.size > 0 else d.offset
-              for d in acc.dims]
+    # A zero-size window may start at the end of a view that ends at the end
+    # of its root: keep such a start inside the root (the slice is empty).
+    root = acc.lens.root_shape
+    starts = [d.offset if d.size > 0 else min(d.offset, root[r])
+              for r, d in enumerate(acc.dims)]
+    limits = [d.offset + extent(d.size, d.stride) if d.size > 0 else starts[r]
+              for r, d in enumerate(acc.dims)]
     strides = [d.stride if d.size > 1 else 1 for d in acc.dims]
     t = ir.RankedTensorType.get(list(acc.window_shape), acc.elt)
     v = _op("stablehlo.slice", t, [cur], {
