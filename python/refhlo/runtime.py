@@ -203,6 +203,14 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
     else:
       continue
     devices = sharding.device_set
+    if len(devices) == 1 and not isinstance(sharding, jax.sharding.SingleDeviceSharding):
+      # A mesh of one device: jax.jit keeps the mesh sharding on its results,
+      # which a one-device refhlo executable does not produce.
+      raise _error_at_call(
+          PlacementUnsupported,
+          f"refhlo.jit: {what} of shape {tuple(x.shape)} has the mesh sharding "
+          f"{sharding}; refhlo.jit compiles for a plain device so far; nothing "
+          "was compiled or donated")
     if len(devices) != 1:
       raise _error_at_call(
           PlacementUnsupported,

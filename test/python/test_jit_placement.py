@@ -89,6 +89,15 @@ _PROGRAM = textwrap.dedent("""
       warnings.simplefilter("always")
       refhlo.jit(sm)(rs)
     np.testing.assert_array_equal(np.asarray(rs[...]), np.ones((8, 2)))
+    # A one-device mesh: jax.jit keeps the mesh sharding on results; refhlo
+    # hands the call to jax.jit (with the warning) so that they match.
+    m1 = jax.make_mesh((1,), ("i",))
+    a = jax.new_ref(jax.device_put(jnp.arange(2), NamedSharding(m1, P("i"))))
+    with warnings.catch_warnings(record=True) as w:
+      warnings.simplefilter("always")
+      got = refhlo.jit(lambda: a[...])()
+    assert got.sharding == jax.jit(lambda: a[...])().sharding, got.sharding
+    assert any("mesh sharding" in str(x.message) for x in w), [str(x.message) for x in w]
     print("OK")
 """)
 
