@@ -157,20 +157,8 @@ def _arg_types(f: ir.Operation) -> list[ir.Type]:
 
 
 def _collect(module: ir.Operation) -> _Module:
-  funcs: dict[str, ir.Operation] = {}
-  calls: dict[str, list[ir.Operation]] = {}
-  stack = [module]
-  while stack:  # functions are not nested in functions: no walk of bodies here
-    for region in stack.pop().regions:
-      for block in region.blocks:
-        for op in block.operations:
-          op = op.operation
-          if op.name == "func.func":
-            funcs[_func_name(op)] = op
-          elif len(op.regions):
-            stack.append(op)
-  for name, f in funcs.items():
-    calls[name] = list(_calls(f))
+  funcs = irutil.module_funcs(module)
+  calls = {name: list(_calls(f)) for name, f in funcs.items()}
   return _Module(funcs, {}, calls)
 
 

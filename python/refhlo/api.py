@@ -317,17 +317,9 @@ class JitFunction:
           return runtime.execute(exe, unique)
     if key in self._jax_fallback:
       return self._as_jax_jit()(*args, **kwargs)
-    reason = self._unsupported(leaves)
-    stage = None
-    if reason is None:
-      stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
-                            self._static_argnames)
-      reason = self._unsupported(leaves, stage)
-    if reason is not None:
+    stage = self._trace_or_fall_back(args, kwargs, leaves, "runs through jax.jit")
+    if stage is None:
       self._jax_fallback.add(key)
-      warnings.warn(f"refhlo.jit: {getattr(self._fun, '__name__', 'the function')} "
-                    f"runs through jax.jit: {reason}", RefhloFallbackWarning,
-                    stacklevel=2)
       return self._as_jax_jit()(*args, **kwargs)
     exe = self._compile(stage, runtime.placement(leaves, stage.consts))
     self._cache.setdefault(key, []).append(exe)
@@ -364,17 +356,26 @@ class JitFunction:
 
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
     key, leaves, _ = self._key(args, kwargs)
+    stage = self._trace_or_fall_back(args, kwargs, leaves, "is lowered by jax.jit")
+    if stage is None:
+      return self._as_jax_jit().lower(*args, **kwargs)
+    return Lowered(self, key, stage, runtime.placement(leaves, stage.consts))
+
+  def _trace_or_fall_back(self, args, kwargs, leaves, what: str
+                          ) -> runtime.Stage | None:
+    """Traces the call, or returns None (after a `RefhloFallbackWarning`)
+    when refhlo cannot compile it yet and jax.jit should (`_unsupported`)."""
     reason = self._unsupported(leaves)
     stage = None
     if reason is None:
       stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
                             self._static_argnames)
       reason = self._unsupported(leaves, stage)
-    if reason is not None:
-      warnings.warn(f"refhlo.jit: lowering {getattr(self._fun, '__name__', 'the function')} "
-                    f"with jax.jit: {reason}", RefhloFallbackWarning, stacklevel=2)
-      return self._as_jax_jit().lower(*args, **kwargs)
-    return Lowered(self, key, stage, runtime.placement(leaves, stage.consts))
+    if reason is None:
+      return stage
+    warnings.warn(f"refhlo.jit: {getattr(self._fun, '__name__', 'the function')} "
+                  f"{what}: {reason}", RefhloFallbackWarning, stacklevel=3)
+    return None
 
   def clear_cache(self) -> None:
     self._cache.clear()
