@@ -27,6 +27,8 @@ rewrites two patterns without changing what the program computes:
     in-place update: measured, the nested 0/1-trip loop is then in place where
     the case copies, but it copies more than the case when a branch reads
     first.
+- **A `dynamic_slice` of a `dynamic_slice`** gets its start clamp made
+  explicit: XLA folds the two slices and adds the inner start unclamped.
 - **A view's window passed to a callee that writes it** (`dynamic_slice` ->
   call -> `dynamic_update_slice` back into the same buffer) goes through a
   `stablehlo.optimization_barrier`: XLA (jax 0.10.2, also under plain
@@ -75,7 +77,8 @@ after the op (the branches return the window and its offsets), a single
 writing branch is moved last (XLA only updates the last branch's result in
 place), and several writing branches become while loops running 0 or 1 times.
 A view's window passed to a callee that writes it goes through an
-`optimization_barrier` (works around an XLA miscompile). Results are
+`optimization_barrier`, and a dynamic_slice of a dynamic_slice gets its start
+clamp made explicit (both work around XLA miscompiles). Results are
 unchanged.
 
 Before:
@@ -116,6 +119,8 @@ func.func @f(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
         for op in ops:
           if op.name == "func.call":
             _barrier_windows(op)
+          elif op.name == "stablehlo.dynamic_slice":
+            _clamp_nested_slice_starts(op)
         # Inner branch ops first: reversed pre-order puts children before
         # their parents.
         for op in reversed(ops):
@@ -168,6 +173,29 @@ def _barrier_windows(call: ir.Operation) -> None:
         b = ir.Operation.create("stablehlo.optimization_barrier",
                                 results=[v.type], operands=[v]).result
       call.operands[i] = b
+
+
+# -- a dynamic_slice of a dynamic_slice -------------------------------------------
+
+
+def _clamp_nested_slice_starts(op: ir.Operation) -> None:
+  """Makes the (implicit) clamp of a `dynamic_slice`'s starts explicit when
+  its operand is itself a `dynamic_slice`: XLA:CPU (jax 0.10.2, also under
+  plain `jax.jit`) folds the two into one slice of the outer operand and adds
+  the inner start unclamped (`ds(ds(x, 0, 5), 1000, 1)` reads x[7], not x[4];
+  canary `test_xla_nested_dynamic_slice_fold` in test/python/test_xla_helper.py).
+  The explicit clamp has the same meaning and keeps the fold exact."""
+  src = op.operands[0]
+  if isinstance(src.owner, ir.Block) or src.owner.operation.name != "stablehlo.dynamic_slice":
+    return
+  shape = ir.RankedTensorType(src.type).shape
+  sizes = list(ir.DenseI64ArrayAttr(op.attributes["slice_sizes"]))
+  with ir.InsertionPoint(op), op.location:
+    for k in range(len(shape)):
+      start = op.operands[1 + k]
+      elt = la.elt_of(start)
+      lo, hi = la.int_const(0, elt), la.int_const(shape[k] - sizes[k], elt)
+      op.operands[1 + k] = stablehlo.ClampOp(lo, start, hi).result
 
 
 # -- case / if with ref state -----------------------------------------------------

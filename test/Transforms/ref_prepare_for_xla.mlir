@@ -369,3 +369,19 @@ func.func @unmarked(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor
   }) : (tensor<i32>) -> tensor<f32>
   return %0 : tensor<f32>
 }
+
+// -----
+
+// A dynamic_slice of a dynamic_slice: the inner start's clamp is made
+// explicit (XLA folds the two slices and would add it unclamped).
+
+// CHECK-LABEL: func.func @nested_dynamic_slice
+// CHECK-SAME: (%[[X:.*]]: tensor<8xi32>, %[[J:.*]]: tensor<i32>, %[[I:.*]]: tensor<i32>)
+// CHECK: %[[W:.*]] = stablehlo.dynamic_slice %[[X]], %[[J]], sizes = [5]
+// CHECK: %[[C:.*]] = stablehlo.clamp %{{.*}}, %[[I]], %{{.*}}
+// CHECK: stablehlo.dynamic_slice %[[W]], %[[C]], sizes = [1]
+func.func @nested_dynamic_slice(%x: tensor<8xi32>, %j: tensor<i32>, %i: tensor<i32>) -> tensor<1xi32> {
+  %w = stablehlo.dynamic_slice %x, %j, sizes = [5] : (tensor<8xi32>, tensor<i32>) -> tensor<5xi32>
+  %e = stablehlo.dynamic_slice %w, %i, sizes = [1] : (tensor<5xi32>, tensor<i32>) -> tensor<1xi32>
+  return %e : tensor<1xi32>
+}

@@ -327,3 +327,31 @@ def test_xla_region_analysis_loop_read():
   assert "xla_cpu_copy_insertion_use_region_analysis" not in good.xla_options
   s, _ = good.execute(*[np.asarray(a) for a in args])
   assert float(s) == 3.0
+
+
+_NESTED_DS = """
+func.func @main(%x: tensor<8xi32>, %j: tensor<i32>, %i: tensor<i32>) -> tensor<1xi32> {
+  %w = stablehlo.dynamic_slice %x, %j, sizes = [5] : (tensor<8xi32>, tensor<i32>) -> tensor<5xi32>
+  %e = stablehlo.dynamic_slice %w, %i, sizes = [1] : (tensor<5xi32>, tensor<i32>) -> tensor<1xi32>
+  return %e : tensor<1xi32>
+}"""
+
+
+def test_xla_nested_dynamic_slice_fold():
+  """Canary: XLA:CPU folds ds(ds(x, j, 5), i, 1) into one slice of x and adds
+  i unclamped: with j = 0, i = 1000 it reads x[7] instead of x[4] (found by
+  tools/fuzz.py, ref seed 100284 --no-loops). When this fails, XLA is fixed:
+  drop `_clamp_nested_slice_starts` in ref_prepare_for_xla.py. The same chain
+  through the pipeline (which clamps the inner start explicitly) is right."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("an XLA:CPU bug")
+  x = np.array([5, 2, 1, 2, -5, -1, -4, -1], np.int32)
+  bad = xla.compile_module(_NESTED_DS).execute(x, np.int32(0), np.int32(1000))[0]
+  assert int(np.asarray(bad)[0]) == -1  # the miscompile
+  from refhlo.compiler.pipeline import run_pipeline
+  with make_context() as ctx:
+    m = ir.Module.parse(_NESTED_DS, context=ctx)
+    run_pipeline(m, "builtin.module(ref-prepare-for-xla)")
+    assert "stablehlo.clamp" in str(m)
+    good = xla.compile_module(m).execute(x, np.int32(0), np.int32(1000))[0]
+  assert int(np.asarray(good)[0]) == -5
