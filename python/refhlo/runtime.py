@@ -200,6 +200,8 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
       sharding, what = jp.ref_buffer(x).sharding, "a ref"
     elif isinstance(x, jax.Array) and x.committed:
       sharding, what = x.sharding, "an array"
+    elif isinstance(x, jax.ShapeDtypeStruct) and x.sharding is not None:
+      sharding, what = x.sharding, "an abstract argument"  # lower() only
     else:
       continue
     devices = sharding.device_set

@@ -89,6 +89,15 @@ _PROGRAM = textwrap.dedent("""
       warnings.simplefilter("always")
       refhlo.jit(sm)(rs)
     np.testing.assert_array_equal(np.asarray(rs[...]), np.ones((8, 2)))
+    # Lowered ahead of time from a sharded abstract ref: jax.jit's stages.
+    sds = jax.ShapeDtypeStruct((8, 2), jnp.float32, sharding=s, is_ref=True)
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore")
+      compiled = refhlo.jit(bump).lower(sds).compile()
+    rs = jax.new_ref(jax.device_put(jnp.zeros((8, 2)), s))
+    compiled(rs)
+    np.testing.assert_array_equal(np.asarray(rs[...]), np.ones((8, 2)))
+
     # A one-device mesh: jax.jit keeps the mesh sharding on results; refhlo
     # hands the call to jax.jit (with the warning) so that they match.
     m1 = jax.make_mesh((1,), ("i",))
