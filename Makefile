@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo check lit pytest bench docs clean
+.PHONY: demo check lit pytest bench docs fuzz clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Differential fuzzing (tools/fuzz.py): COUNT random programs of each KIND
+# (ref: pipeline + XLA vs the interpreter; jax: refhlo.jit vs jax.jit) from
+# SEED, in JOBS processes. Prints counts, classes and a reproducer per failure;
+# fails on any failure. E.g. `make fuzz SEED=5000 COUNT=200 KIND=jax`.
+SEED  ?= 0
+COUNT ?= 1000
+KIND  ?= both
+JOBS  ?= $(shell nproc 2>/dev/null || echo 1)
+fuzz: $(STAMP)
+	$(PY) tools/fuzz.py --seed $(SEED) --count $(COUNT) --kind $(KIND) --jobs $(JOBS)
 
 # Regenerate docs/passes.md from the pass registry.
 docs: $(STAMP)

@@ -1,19 +1,32 @@
 """Differential test: the pipeline + XLA against the NumPy interpreter.
 
-For each of `NUM_PROGRAMS` seeded random ref programs (`refgen.generate`),
-the reference result comes from `refhlo.compiler.interpreter` run on the ref
-program; the tested result from `ref-to-stablehlo` followed by an XLA CPU
-compile (`refhlo.compiler.xla.compile_module`) and run. Both the returned
-values and the final contents of every ref argument must agree (exactly for
-integers, to a tight tolerance for floats; the generator keeps every value a
-small integer, so floats are exact in practice).
+For seeded random ref programs (`refgen.generate`), the reference result
+comes from `refhlo.compiler.interpreter` run on the ref program; the tested
+result from `ref-to-stablehlo` followed by an XLA CPU compile
+(`refhlo.compiler.xla.compile_module`) and run, under every XLA option
+setting refhlo uses: compile_module's defaults (refhlo's policy) and
+`default_options=False`. Both the returned values and the final contents of
+every ref argument must agree (exactly for integers, to a tight tolerance for
+floats; the generator keeps every value a small integer, so floats are exact
+in practice). The checking itself is `tools/fuzz.py` (`RefChecker`), so this
+CI sample and `make fuzz` check programs the same way.
+
+The sample: the first `NUM_CLASSIC` seeds of the original generator mix
+(`profile="classic"`, kept bit for bit) and the first `NUM_ADVERSARIAL` of the
+adversarial profile (read-only loops / branches / callees followed by
+writes, swaps in loops, nested loops, out-of-range dynamic offsets with every
+index form, refs created in bodies, strided and zero-size windows), plus
+seeds that once failed. Known-bug seeds are not marked xfail: a failure here
+is a bug to fix (or to report).
 
 After buffer donation, a written ref argument `i` carries
 `tf.aliasing_output = k`: its final contents are result `k`. A read-only ref
 argument becomes a plain tensor argument and keeps its value.
 
-Run one seed by hand: `python test/python/test_differential.py SEED` prints
-the program, the lowered module and both results.
+Run one seed by hand: `python test/python/test_differential.py SEED
+[classic]` prints the program, the lowered module and every outcome (it is
+`python tools/fuzz.py --kind ref --show SEED`); `--reduce` there shrinks a
+failing one.
 """
 
 from __future__ import annotations
@@ -23,118 +36,36 @@ import sys
 
 import numpy as np
 import pytest
-from jaxlib.mlir import ir
 
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tools"))
 
+import fuzz  # noqa: E402
 import refgen  # noqa: E402
-from refhlo.compiler.context import make_context  # noqa: E402
 from refhlo.compiler.interpreter import interpret  # noqa: E402
-from refhlo.compiler.pipeline import run_pipeline  # noqa: E402
 
-NUM_PROGRAMS = 200
-# Seeds past the first NUM_PROGRAMS that once failed, kept as regressions:
-# 1371 hit the XLA window-scatter fold (see test_xla_window_scatter_fold).
-REGRESSION_SEEDS = (1371,)
-SEEDS = list(range(NUM_PROGRAMS)) + list(REGRESSION_SEEDS)
-
-
-def _aliases(main: ir.Operation) -> dict[int, int]:
-  out: dict[int, int] = {}
-  if "arg_attrs" not in main.attributes:
-    return out
-  for i, attrs in enumerate(ir.ArrayAttr(main.attributes["arg_attrs"])):
-    d = ir.DictAttr(attrs)
-    if "tf.aliasing_output" in d:
-      out[i] = ir.IntegerAttr(d["tf.aliasing_output"]).value
-  return out
+NUM_CLASSIC = 60
+NUM_ADVERSARIAL = 160
+NUM_LOOP_FREE = 50  # adversarial, loop-free: compiled with XLA region analysis on
+# Seeds past the sample that once failed, kept as regressions:
+# classic 1371 hit the XLA window-scatter fold (see test_xla_window_scatter_fold).
+REGRESSION_SEEDS = (("classic", 1371),)
+SEEDS = ([("classic", s) for s in range(NUM_CLASSIC)] +
+         [("adversarial", s) for s in range(NUM_ADVERSARIAL)] +
+         [("loopfree", s) for s in range(NUM_LOOP_FREE)] +
+         list(REGRESSION_SEEDS))
 
 
-def _main(module: ir.Module) -> ir.Operation:
-  for op in module.body.operations:
-    if op.operation.name == "func.func" and \
-        ir.StringAttr(op.attributes["sym_name"]).value == "main":
-      return op.operation
-  raise AssertionError("no @main after the pipeline")
-
-
-Outcome = tuple[list[np.ndarray], list[np.ndarray]]  # (results, ref contents)
-
-
-def _split(program: refgen.Program, main: ir.Operation, outs: list[np.ndarray]
-           ) -> Outcome:
-  """The lowered function's results as (original results, final ref contents)."""
-  aliases = _aliases(main)
-  args = program.arg_values()
-  refs = []
-  for i, a in enumerate(program.args):
-    if a.is_ref:
-      refs.append(outs[aliases[i]] if i in aliases else args[i])
-  return outs[:len(outs) - len(aliases)], refs
-
-
-def run_both(program: refgen.Program, *, verbose: bool = False,
-             lowered_too: bool = False, xla_defaults: bool = True
-             ) -> tuple[Outcome, Outcome] | tuple[Outcome, Outcome, Outcome]:
-  """(interpreter on the ref program, XLA on the lowered program) outcomes.
-
-  `lowered_too` adds the interpreter's outcome on the lowered program, which
-  tells a pipeline bug (it differs too) from an XLA one (it does not).
-  `xla_defaults=False` compiles without refhlo's XLA options.
-  """
-  from refhlo.compiler import xla
-
-  with make_context():
-    module = ir.Module.parse(program.text)
-    want = interpret(module.operation, "main", program.arg_values())
-    run_pipeline(module, "ref-to-stablehlo")
-    if verbose:
-      print(module)
-    main = _main(module)
-    compiled = xla.compile_module(module, default_options=xla_defaults)
-    lowered = None
-    if lowered_too:
-      lowered = _split(program, main,
-                       interpret(module.operation, "main", program.arg_values())[0])
-    outs = [np.asarray(o) for o in compiled.execute(*program.arg_values())]
-    got = _split(program, main, outs)
-  return (want, got) if not lowered_too else (want, got, lowered)
-
-
-def _same(a: Outcome, b: Outcome) -> bool:
-  xs, ys = a[0] + a[1], b[0] + b[1]
-  return len(a[0]) == len(b[0]) and all(
-      x.shape == y.shape and x.dtype == y.dtype and
-      np.allclose(x, y, rtol=1e-6, atol=1e-6) for x, y in zip(xs, ys))
-
-
-def _check_equal(what: str, got: np.ndarray, want: np.ndarray) -> None:
-  assert got.shape == want.shape and got.dtype == want.dtype, \
-      f"{what}: got {got.dtype}{list(got.shape)}, want {want.dtype}{list(want.shape)}"
-  if want.dtype.kind == "f":
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, err_msg=what)
+@pytest.mark.parametrize("profile,seed", SEEDS, ids=[f"{p}-{s}" for p, s in SEEDS])
+def test_pipeline_matches_interpreter(profile: str, seed: int):
+  if profile == "loopfree":
+    res = fuzz.check("ref", seed, loop_free=True)
   else:
-    np.testing.assert_array_equal(got, want, err_msg=what)
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_pipeline_matches_interpreter(seed: int):
-  program = refgen.generate(seed)
-  want, got = run_both(program)
-  if not _same(want, got):
-    _, _, lowered = run_both(program, lowered_too=True)
-    if not _same(want, lowered):
-      culprit = "the pipeline (the lowered program, interpreted, differs too)"
-    else:
-      culprit = "XLA (the lowered program, interpreted, is right)"
-    print(f"seed {seed}: mismatch caused by {culprit}; rerun with "
-          f"`python test/python/test_differential.py {seed}`")
-  (want_res, want_refs), (got_res, got_refs) = want, got
-  assert len(got_res) == len(want_res), "number of results"
-  for k, (g, w) in enumerate(zip(got_res, want_res)):
-    _check_equal(f"seed {seed}: result {k}", g, w)
-  for k, (g, w) in enumerate(zip(got_refs, want_refs)):
-    _check_equal(f"seed {seed}: final contents of ref argument {k}", g, w)
+    res = fuzz.check("ref", seed, profile=profile)
+  assert res.status not in fuzz.FAILURES and res.status != "invalid", (
+      f"{profile} seed {seed}: {res.status}: {res.klass}\n  {res.detail}\n"
+      f"  patterns: {', '.join(res.patterns)}\n  reproduce: {res.repro()}"
+      + (" --no-loops" if profile == "loopfree" else ""))
 
 
 # Found by this test (seeds 218, 509, 1381 of the generator): a minimal,
@@ -243,26 +174,43 @@ def test_xla_window_scatter_fold():
 
 
 def test_generator_is_deterministic_and_varied():
-  a, b = refgen.generate(7), refgen.generate(7)
-  assert a.text == b.text
-  assert all(np.array_equal(x.value, y.value) for x, y in zip(a.args, b.args))
-  texts = [refgen.generate(s).text for s in range(40)]
-  assert len(set(texts)) == 40
-  joined = "\n".join(texts)
-  for needle in ('"ref.get"', '"ref.set"', '"ref.swap"', '"ref.addupdate"',
-                 '"ref.view"', '"ref.new"', '"ref.empty"', '"ref.freeze"',
-                 '"ref.free"', "stablehlo.while", '"stablehlo.case"',
-                 '"stablehlo.if"', "func.call", "indexed_dims", "squeezed_dims",
-                 "static_strides", str(refgen.DYN)):
-    assert needle in joined, needle
+  for profile in refgen.PROFILES:
+    a, b = refgen.generate(7, profile), refgen.generate(7, profile)
+    assert a.text == b.text and a.patterns == b.patterns
+    assert all(np.array_equal(x.value, y.value) for x, y in zip(a.args, b.args))
+    texts = [refgen.generate(s, profile).text for s in range(40)]
+    assert len(set(texts)) == 40
+    joined = "\n".join(texts)
+    for needle in ('"ref.get"', '"ref.set"', '"ref.swap"', '"ref.addupdate"',
+                   '"ref.view"', '"ref.new"', '"ref.empty"', '"ref.freeze"',
+                   '"ref.free"', "stablehlo.while", '"stablehlo.case"',
+                   '"stablehlo.if"', "func.call", "indexed_dims", "squeezed_dims",
+                   "static_strides", str(refgen.DYN)):
+      assert needle in joined, (profile, needle)
+
+
+def test_classic_profile_is_unchanged():
+  # The classic profile names the same programs as before the adversarial
+  # one existed (seed 1371's program is the XLA scatter-fold regression).
+  prog = refgen.generate(1371, "classic")
+  assert prog.text.count('"ref.view"') >= 1 and not prog.patterns
+
+
+def test_adversarial_patterns_are_common():
+  """Every adversarial pattern shows up often in the CI sample."""
+  counts: dict[str, int] = {}
+  for s in range(NUM_ADVERSARIAL):
+    for p in refgen.generate(s).patterns:
+      counts[p] = counts.get(p, 0) + 1
+  for pattern in ("readonly_loop_then_write", "readonly_nested_loop_then_write",
+                  "readonly_branch_then_write", "readonly_call_then_write",
+                  "swap_in_loop", "nested_loop", "nested_loop_write", "oob_dynamic",
+                  "local_ref_in_loop", "local_ref_in_branch", "local_ref_reads_outer",
+                  "strided_local_ref", "zero_size", "write_through_alias",
+                  "dynamic_next_to_indexed", "dynamic_strided", "loop_free"):
+    assert counts.get(pattern, 0) >= 5, (pattern, counts.get(pattern, 0))
 
 
 if __name__ == "__main__":
-  program = refgen.generate(int(sys.argv[1]))
-  print(program.text)
-  for a in program.args:
-    print(a.name, "=", a.value.tolist())
-  want, got, lowered = run_both(program, verbose=True, lowered_too=True)
-  print("interpreter:         ", want)
-  print("xla:                 ", got)
-  print("interpreter, lowered:", lowered)
+  extra = ["--profile", "classic"] if sys.argv[2:3] == ["classic"] else []
+  sys.exit(fuzz.main(["--kind", "ref", "--show", sys.argv[1]] + extra))
