@@ -255,10 +255,15 @@ class JitFunction:
     # function's state over this one's).
     functools.update_wrapper(self, fun, updated=())
 
-  def _key(self, args, kwargs):
+  def _key(self, args, kwargs, staged_ok: bool = False):
+    """(cache key, dynamic leaves, unique leaf per leaf); with `staged_ok`,
+    None when the call happens under an enclosing trace (one flatten for
+    both questions: this is the per-call path)."""
     dyn_args, dyn_kwargs, static = runtime.split_static(
         args, kwargs, self._static_argnums, self._static_argnames)
     leaves, treedef = jax.tree_util.tree_flatten((dyn_args, dyn_kwargs))
+    if staged_ok and _jax_private.under_trace(leaves):
+      return None
     try:
       sig, pattern, unique_of = runtime.signature(leaves)
     except runtime.ArgumentOverflow as e:
@@ -306,9 +311,10 @@ class JitFunction:
     return self._staged
 
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
-    if _jax_private.under_trace(jax.tree_util.tree_leaves((args, kwargs))):
+    keyed = self._key(args, kwargs, staged_ok=True)
+    if keyed is None:
       return self._stage_into_trace(args, kwargs)
-    key, leaves, unique_of = self._key(args, kwargs)
+    key, leaves, unique_of = keyed
     unique = self._unique(leaves, unique_of)
     entries = self._cache.get(key)
     if entries is not None:
