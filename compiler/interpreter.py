@@ -15,8 +15,9 @@ DESIGN.md semantics of the `ref` dialect exactly as JAX does:
   the index rows with an index out of range; `set`/`swap` with duplicate
   indices keep the last write, `addupdate` sums all of them;
 * with `mode = "elementwise"` every element of the access is addressed on its
-  own: each of its indices (offset + k * stride, a squeezed offset, an
-  `indices` entry) gets `dim` added once if negative, then reads clamp it into
+  own: each of its indices (offset + k * stride, computed in the offset's
+  type with two's-complement wraparound; a squeezed offset; an `indices`
+  entry) gets `dim` added once if negative, then reads clamp it into
   `[0, dim - 1]` and writes drop the element if any index is out of range;
 * `ref.empty` makes a zero-filled cell (its contents are undefined by the
   contract; programs must write before they read).
@@ -221,8 +222,10 @@ def _elementwise_coords(shape: tuple[int, ...], idx: Indexer,
   out = []
   for d, dim in enumerate(shape):
     off = idx.offsets[d]
+    wrap = None  # a dynamic offset's type: the elements' indices wrap in it
     if off == DYNAMIC:
-      off = _scalar_int(next(dyn_iter))
+      o = np.asarray(next(dyn_iter))
+      off, wrap = _scalar_int(o), o.dtype
     if d in idx.indexed_dims:
       c = cols[idx.indexed_dims.index(d)].reshape(idx.batch_shape + (1,) * len(kept))
     elif d in idx.squeezed_dims:
@@ -230,6 +233,8 @@ def _elementwise_coords(shape: tuple[int, ...], idx: Indexer,
     else:
       axis = nb + kept.index(d)
       c = off + np.arange(idx.sizes[d], dtype=np.int64) * idx.strides[d]
+      if wrap is not None:  # two's-complement wraparound, as JAX's i32 iota
+        c = c.astype(wrap).astype(np.int64)
       c = c.reshape((1,) * axis + (-1,) + (1,) * (len(vshape) - axis - 1))
     c = np.asarray(c, dtype=np.int64)
     out.append(np.broadcast_to(np.where(c < 0, c + dim, c), vshape))

@@ -639,24 +639,28 @@ def _plan(acc: RootAccess, for_write: bool) -> _GatherPlan:
 def _checked_component(d: Checked, for_write: bool, root_size: int,
                        index_shape: list[int], axis: int | None) -> ir.Value:
   """The i32 root indices of a `Checked` dim, of shape `index_shape + [1]`:
-  element k (along `axis`; none if squeezed) at e = offset + k * stride, plus
+  element k (along `axis`; none if squeezed) at e = offset + k * stride,
+  computed in the offset's own type with two's-complement wraparound (JAX's
+  discharge computes `iota * stride + start` in i32 the same way), plus
   `bound` if negative; reads clamp e into the dim, writes send an element with
   e out of range to `root_size` (out of bounds: scatter drops it)."""
   t = i32()
-  # Offsets below -(bound + extent) or above bound behave as those bounds do.
-  ext = extent(d.size, d.stride)
-  v = convert(clamp_range(d.offset, -(d.bound + ext), d.bound), t)
+  v = d.offset
+  tt = elt_of(v)
   full = index_shape + [1]
   if d.squeezed:
     e, shape = v, []
   else:
-    io = stablehlo.IotaOp(ir.RankedTensorType.get(full, t), axis).result
+    io = stablehlo.IotaOp(ir.RankedTensorType.get(full, tt), axis).result
     if d.stride != 1:
-      io = stablehlo.MulOp(io, int_const(d.stride, t, full)).result
+      io = stablehlo.MulOp(io, int_const(d.stride, tt, full)).result
     e = stablehlo.AddOp(io, stablehlo.BroadcastInDimOp(
-        ir.RankedTensorType.get(full, t), v, []).result).result
+        ir.RankedTensorType.get(full, tt), v, []).result).result
     shape = full
   e = wrap_negative(e, d.bound)
+  if elt_of(e) != t:
+    # Into i32 without changing which side of [0, bound) an element is on.
+    e = convert(clamp_range(e, -1, d.bound), t)
   if d.direct:
     c = e  # gather clamps and scatter drops out-of-bounds indices natively
   else:

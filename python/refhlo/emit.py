@@ -331,10 +331,10 @@ def _split_transforms(ref: ir.Value, flat_idx: Sequence[Any], tree: Any
       # `ref.view` is a window and cannot say that. Refuse rather than give
       # a different answer (docs/dialect.md, "Out of range").
       raise EmitError(
-          "a strided view with a dynamic or negative start (`r.at[ds(i, n, "
-          "step)]`), indexed again element by element (a strided slice or an "
-          "integer array), is not supported: index the ref once, or make the "
-          "view's start static")
+          "a strided view with a traced, negative or out-of-range start "
+          "(`r.at[ds(i, n, step)]`), indexed again element by element (a "
+          "strided slice or an integer array), is not supported: index the "
+          "ref once, or give the view a static start in range")
     acc = _access(t, _ref_shape(ref), WINDOW)
     if acc.indices is not None:
       raise EmitError("a view of a ref cannot be indexed by integer arrays")
@@ -343,14 +343,23 @@ def _split_transforms(ref: ir.Value, flat_idx: Sequence[Any], tree: Any
 
 
 def _is_static(nd: Any) -> bool:
-  """All of `nd` is known at trace time (and so in range: JAX checks)."""
-  for x in nd.indices:
+  """All of `nd` is known at trace time and in range of the shape it indexes
+  (`nd.shape`), so that clamping windows and checking elements agree. JAX
+  checks Python ints, but not constants made in the function
+  (`jax.ds(jnp.int32(5), 2, 2)`), which can be out of range."""
+  for x, n in zip(nd.indices, nd.shape):
     if isinstance(x, jp.Slice):
       s = _static_int(x.start)
-      if s is None or s < 0:
+      if not isinstance(x.size, (int, np.integer)):
         return False
-    elif _static_int(x) is None:
-      return False
+      size, stride = int(x.size), int(x.stride)
+      extent = (size - 1) * stride + 1 if size > 0 else 0
+      if s is None or s < 0 or s + extent > n:
+        return False
+    else:
+      s = _static_int(x)
+      if s is None or not -n <= s < n:
+        return False
   return True
 
 

@@ -14,7 +14,8 @@ marks the first kind with `mode = "elementwise"`.
   refhlo.jit's results and final ref contents equal jax.jit's. Each (form, op)
   is compiled once and run for every variant's index values.
   `test_jit_views_match_jax`: the same through `ref.at[...]` views;
-  `test_strided_view_indexed_elementwise_differs`: the one known divergence.
+  `test_strided_view_indexed_elementwise_is_refused`: the one form refused;
+  `test_jax_jit_nested_dynamic_slice_fold`: where compiled jax.jit is wrong.
 * `test_frontend_marks_elementwise_accesses`,
   `test_indexer_mode_round_trip_and_check`: the `mode` attribute.
 * `test_pipeline_matches_interpreter`: ref-dialect accesses in both modes
@@ -84,9 +85,11 @@ FORMS: dict[str, Form] = {
     "int_then_strided": Form(S2, lambda i: (i, slice(None, None, 2)), {
         "in": (3,), "end": (8,), "out": (100,), "neg": (-1,), "negout": (-9,)}),
     "strided_ds": Form(S2, lambda i: (ds(i, 3, 2),), {
-        "in": (1,), "cross": (5,), "out": (9,), "neg": (-3,), "negout": (-12,)}),
+        "in": (1,), "cross": (5,), "out": (9,), "neg": (-3,), "negout": (-12,),
+        # i + 2 * k wraps around in i32, as in JAX: elements 1, 2 are negative.
+        "wrap": (2**31 - 1,), "wrap2": (2**31 - 3,), "min": (-2**31,)}),
     "ds_next_to_strided": Form(S2, lambda i: (ds(i, 3), slice(None, None, 2)), {
-        "in": (2,), "cross": (6,), "out": (20,), "neg": (-2,)}),
+        "in": (2,), "cross": (6,), "out": (20,), "neg": (-2,), "wrap": (2**31 - 2,)}),
     "strided_static_negative_start": Form(S2, lambda: (ds(-1, 2, 2),), {"neg": ()}),
     "array": Form(S2, lambda a: (a,), {
         "in": ([1, 4, 6],), "cross": ([1, 8, 6],), "out": ([8, 12, 100],),
@@ -116,7 +119,7 @@ FORMS: dict[str, Form] = {
     # The other known bug: `jax.ds` next to an integer array.
     "array_ds": Form(S2, lambda a, j: (a, ds(j, 3)), {
         "in": ([1, 4], 2), "cross": ([1, 4], 4), "out": ([1, 4], 9),
-        "neg": ([1, 4], -2), "negout": ([1, 4], -9)}),
+        "neg": ([1, 4], -2), "negout": ([1, 4], -9), "wrap": ([1, 4], 2**31 - 1)}),
     "ds_array": Form(S2, lambda i, a: (ds(i, 3), a), {
         "in": (2, [1, 4]), "cross": (6, [1, 4]), "neg": (-2, [1, 4])}),
     "array_strided_ds": Form(S2, lambda a, j: (a, ds(j, 2, 3)), {
@@ -216,6 +219,14 @@ VIEW_FORMS: dict[str, tuple[Callable, dict[str, tuple]]] = {
     "strided_view_window_view_static": (
         lambda r, i, j: r.at[ds(i, 3, 2)].at[ds(j, 2)].at[:, 1], {
             "in": (1, 1), "cross": (5, 2), "neg": (-3, -1), "inner_out": (1, 7)}),
+    # A static strided view, then a strided index checked element by element
+    # against the view (a constant made in the function is not checked by JAX).
+    "strided_view_constant_strided": (
+        lambda r: r.at[0:1:3].at[ds(jnp.int32(1), 1, 2)], {"out": ()}),
+    "strided_view_dynamic_strided": (lambda r, j: r.at[1:8:2].at[ds(j, 2, 2)], {
+        "in": (1,), "cross": (3,), "neg": (-1,), "wrap": (2**31 - 1,)}),
+    "constant_strided_view": (lambda r: r.at[ds(jnp.int32(7), 2, 2)].at[...],
+                              {"cross": ()}),
 }
 
 
@@ -270,8 +281,14 @@ def test_strided_view_indexed_elementwise_is_refused():
     r.at[ds(i, 3, 2)][j, ::2] = -jnp.ones(3)
   x = (np.arange(48, dtype=np.float32) + 1).reshape(S2)
   r = jax.new_ref(jnp.asarray(x))
-  with pytest.raises(refhlo.RefhloError, match="strided view with a dynamic"):
+  with pytest.raises(refhlo.RefhloError, match="strided view with a traced"):
     refhlo.jit(f)(r, 5, 2)
+  np.testing.assert_array_equal(np.asarray(r[...]), x)
+  # So is one whose start is a constant out of range (JAX does not check it).
+  def h(r, j):
+    r.at[ds(jnp.int32(7), 2, 2)][j, ::2] = -jnp.ones(3)
+  with pytest.raises(refhlo.RefhloError, match="out-of-range start"):
+    refhlo.jit(h)(r, 2)
   np.testing.assert_array_equal(np.asarray(r[...]), x)
   # A static start is a plain window: supported, jax.jit's answer.
   def g(r, j):
@@ -279,6 +296,26 @@ def test_strided_view_indexed_elementwise_is_refused():
   want = _run(jax.jit(g), (2,), x, None)
   got = _run(refhlo.jit(g), (2,), x, None)
   np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_jax_jit_nested_dynamic_slice_fold():
+  """Canary of the one place refhlo deliberately differs from compiled jax.jit:
+  an index out of a dynamic window view's range. JAX's StableHLO (a
+  dynamic_slice of a dynamic_slice) clamps at the view; XLA's algebraic
+  simplifier folds the two and clamps once at the root. refhlo gives what
+  JAX's program says (jax.jit without that pass). When this fails, XLA is
+  fixed: drop the fuzzer's `xla_bug` class and XLA_BUG_SEEDS."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("seen on XLA:CPU")
+  def f(r, i, j):
+    return r.at[i, ds(0, 3)][j]
+  x = jnp.arange(16.0).reshape(4, 4)
+  args = (np.int32(1), np.int32(7))
+  wrong = jax.jit(f)(jax.new_ref(x), *args)
+  right = jax.jit(f, compiler_options={"xla_disable_hlo_passes": "algsimp"})(
+      jax.new_ref(x), *args)
+  ours = refhlo.jit(f)(jax.new_ref(x), *args)
+  assert (float(wrong), float(right), float(ours)) == (7.0, 6.0, 6.0)
 
 
 @pytest.mark.parametrize("op", OPS)
