@@ -406,3 +406,84 @@ def stablehlo_to_hlo_text(stablehlo_text: str) -> str:
   computation = _jax.mlir.mlir_module_to_xla_computation(
       stablehlo_text, use_tuple_args=False, return_tuple=False)
   return computation.as_hlo_text()
+
+
+def scan_with_ref_xs_as_consts(jaxpr: ClosedJaxpr, num_consts: int, num_carry: int,
+                               xs_avals: Sequence[Any]) -> ClosedJaxpr:
+  """`scan`'s body for refs among the scanned-over `xs` (`lax.scan(f, c,
+  ref)`): the body receives `ref.at[i]`, a view of the scanned ref. refhlo
+  keeps refs as refs, so it cannot slice one as JAX's `_scan_impl` slices an
+  array: the returned body takes those refs as extra constants (after the
+  scan's own) and, as its last `xs`, the index `i` (the caller scans over an
+  iota, which `reverse` walks backwards like the rest), and accesses
+  `ref.at[i]` by prepending that indexer to each `get`/`swap`/`addupdate` of
+  the per-iteration ref. Any other use of it (passing it to a nested call or
+  loop) raises `NotImplementedError`.
+
+  Signature: (consts, ref_xs, carry, other xs, i) -> the original outputs."""
+  from jax._src.interpreters import partial_eval as pe
+
+  body = jaxpr.jaxpr
+  invars = body.invars
+  consts_v = invars[:num_consts]
+  carry_v = invars[num_consts:num_consts + num_carry]
+  xs_v = invars[num_consts + num_carry:]
+  xs_is_ref = [is_ref_aval(a) for a in xs_avals]
+  ref_avals = [a for a in xs_avals if is_ref_aval(a)]
+  ref_v = [v for v, r in zip(xs_v, xs_is_ref) if r]
+  other_v = [v for v, r in zip(xs_v, xs_is_ref) if not r]
+  access = {get_p, state_primitives.swap_p, state_primitives.addupdate_p}
+
+  class _View:
+    def __init__(self, ref: Any, i: Any):
+      self.ref, self.i = ref, i
+
+  def fun(*args: Any) -> list[Any]:
+    nc, nr = num_consts, len(ref_v)
+    cs, refs = args[:nc], args[nc:nc + nr]
+    rest = args[nc + nr:]
+    carry, others, i = rest[:num_carry], rest[num_carry:-1], rest[-1]
+    env: dict[Any, Any] = {}
+    for v, x in zip(jaxpr.jaxpr.constvars, jaxpr.consts):
+      env[v] = x
+    for vs, xs in ((consts_v, cs), (carry_v, carry), (other_v, others)):
+      env.update(zip(vs, xs))
+    for v, r in zip(ref_v, refs):
+      env[v] = _View(r, i)
+
+    def read(a: Any) -> Any:
+      return a.val if isinstance(a, core.Literal) else env[a]
+
+    for eqn in body.eqns:
+      vals = [read(a) for a in eqn.invars]
+      params = eqn.primitive.get_bind_params(eqn.params)
+      if any(isinstance(x, _View) for x in vals):
+        if eqn.primitive not in access or any(isinstance(x, _View) for x in vals[1:]):
+          raise NotImplementedError(
+              "a ref scanned over by lax.scan is used other than by reading or "
+              f"writing it ({eqn.primitive.name})")
+        view = vals[0]
+        nval = 1 if eqn.primitive is get_p else 2
+        leaves = vals[nval:]
+        transforms = tree_unflatten(params["tree"], leaves)
+        at = NDIndexer.from_indices_shape((view.i,), tuple(view.ref.shape))
+        flat, tree = jax.tree_util.tree_flatten((at, *transforms))
+        vals = [view.ref, *vals[1:nval], *flat]
+        params = dict(params, tree=tree)
+      name_stack = source_info_util.current_name_stack() + eqn.source_info.name_stack
+      with (source_info_util.user_context(eqn.source_info.traceback,
+                                          name_stack=name_stack), eqn.ctx.manager):
+        outs = eqn.primitive.bind(*vals, **params)
+      outs = outs if eqn.primitive.multiple_results else [outs]
+      env.update(zip(eqn.outvars, outs))
+    return [read(a) for a in body.outvars]
+
+  from jax._src import api_util
+  from jax._src import linear_util as lu
+  in_avals = ([v.aval for v in consts_v] + list(ref_avals) +
+              [v.aval for v in carry_v] + [v.aval for v in other_v] +
+              [core.ShapedArray((), np.dtype(np.int32))])
+  wrapped = lu.wrap_init(fun, debug_info=api_util.debug_info("scan", fun, in_avals, {}))
+  new, _, consts = pe.trace_to_jaxpr_dynamic(wrapped, in_avals)
+  return ClosedJaxpr(new, consts)
+

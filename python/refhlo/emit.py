@@ -594,9 +594,39 @@ def _scan_rule(ctx, *args, jaxpr, **params):
   """`scan` (and `fori_loop` with static bounds): JAX's rule, a `while` loop,
   but without discharging refs when the scan takes refs or its body creates
   them (see `jp.scan_rule_keeping_refs`)."""
+  nc, nk = params["num_consts"], params["num_carry"]
+  xs_avals = ctx.avals_in[nc + nk:]
+  if _has_refs(xs_avals):
+    return _scan_ref_xs(ctx, *args, jaxpr=jaxpr, **params)
   if not _has_refs(ctx.avals_in) and not jp.has_internal_refs(jaxpr):
     return jp.scan_p_default_rule()(ctx, *args, jaxpr=jaxpr, **params)
   return jp.scan_rule_keeping_refs()(ctx, *args, jaxpr=jaxpr, **params)
+
+
+def _scan_ref_xs(ctx, *args, jaxpr, **params):
+  """`lax.scan` over refs (a ref among `xs`): the body gets `ref.at[i]`. The
+  refs become constants of the scan, and an iota its last `xs` (so `reverse`
+  walks it backwards too); see `jp.scan_with_ref_xs_as_consts`."""
+  nc, nk = params["num_consts"], params["num_carry"]
+  avals = list(ctx.avals_in)
+  xs_avals = avals[nc + nk:]
+  is_ref = [jp.is_ref_aval(a) for a in xs_avals]
+  try:
+    body = jp.scan_with_ref_xs_as_consts(jaxpr, nc, nk, xs_avals)
+  except NotImplementedError as e:
+    raise EmitError(str(e)) from None
+  consts, carry, xs = args[:nc], args[nc:nc + nk], args[nc + nk:]
+  pick = lambda seq, want: [x for x, r in zip(seq, is_ref) if r == want]  # noqa: E731
+  length = int(params["length"])
+  i32 = ir.IntegerType.get_signless(32)
+  iota = hlo.iota(ir.RankedTensorType.get([length], i32), 0)
+  new_args = [*consts, *pick(xs, True), *carry, *pick(xs, False), iota]
+  new_avals = [*avals[:nc], *pick(xs_avals, True), *avals[nc:nc + nk],
+               *pick(xs_avals, False), jp.ShapedArray((length,), np.dtype(np.int32))]
+  params = dict(params, num_consts=nc + sum(is_ref))
+  if "linear" in params:
+    params["linear"] = (False,) * len(new_args)
+  return _scan_rule(ctx.replace(avals_in=new_avals), *new_args, jaxpr=body, **params)
 
 
 @_rule
