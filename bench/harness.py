@@ -32,6 +32,9 @@ class Setup:
   rtol: float = 1e-5
   atol: float = 1e-5
   rounds: int = 10             # timed calls per variant (interleaved)
+  # Pass `args` as they are (Python floats, NumPy scalars: the dispatch
+  # variants), instead of as jax.Arrays.
+  keep_arg_types: bool = False
 
   @property
   def ref_bytes(self) -> int:
@@ -125,6 +128,13 @@ class Runner:
     raise NotImplementedError
 
 
+def _args(setup: Setup) -> list[Any]:
+  import jax.numpy as jnp
+  if setup.keep_arg_types:
+    return list(setup.args)
+  return [jnp.asarray(a) for a in setup.args]
+
+
 class RefRunner(Runner):
   """`jit(ref_fn)(*refs, *args)` with the refs created once and updated in place."""
 
@@ -133,7 +143,7 @@ class RefRunner(Runner):
     import jax.numpy as jnp
     self._jit, self._setup = jit, setup
     self.refs = [jax.new_ref(jnp.asarray(r)) for r in setup.refs]
-    self.args = [jnp.asarray(a) for a in setup.args]
+    self.args = _args(setup)
     self.fn = jit(setup.ref_fn)
     self.out: Any = None
 
@@ -162,7 +172,7 @@ class FunctionalRunner(Runner):
     self._setup = setup
     self.n = len(setup.refs)
     self.state = [jnp.asarray(r) for r in setup.refs]
-    self.args = [jnp.asarray(a) for a in setup.args]
+    self.args = _args(setup)
     self._donate = tuple(range(self.n))
     self.fn = jax.jit(setup.functional_fn, donate_argnums=self._donate)
     self.out: Any = None

@@ -33,6 +33,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from jaxlib.mlir import ir
 
 OptionValue = bool | int | float | str
@@ -369,21 +370,31 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
       num_replicas=1, num_partitions=1, device_assignment=[dev],
       env_options_overrides=dict(xla_opts), backend=client)
 
-  buf = io.BytesIO()
-  module_op.write_bytecode(buf)
+  if isinstance(module, ir.Module):
+    as_module = module
+  else:
+    buf = io.BytesIO()
+    module_op.write_bytecode(buf)
+    as_module = ir.Module.parse(buf.getvalue(), context=module_op.context)
+  unnamed = "sym_name" not in as_module.operation.attributes
+  if unnamed:
+    # JAX's compile path names the module (logs, cache entries) after it;
+    # the caller's module is left as it was.
+    with as_module.context:
+      as_module.operation.attributes["sym_name"] = ir.StringAttr.get("refhlo_main")
   try:
-    if host_callbacks:  # Python callbacks of a JAX lowering (debug.print)
-      # This overload of compile_and_load takes an ir.Module, not bytecode.
-      as_module = module if isinstance(module, ir.Module) else ir.Module.parse(
-          buf.getvalue(), context=module_op.context)
-      executable = client.compile_and_load(
-          as_module, executable_devices=xc.DeviceList((dev,)),
-          compile_options=copts, host_callbacks=list(host_callbacks))
-    else:
-      executable = client.compile_and_load(
-          buf.getvalue(), xc.DeviceList((dev,)), copts)
+    # JAX's own compile path: it honours the persistent compilation cache
+    # (`jax_compilation_cache_dir` and its thresholds), keyed on the module,
+    # the compile options (refhlo's XLA options included) and the backend.
+    from jax._src import compiler as jax_compiler  # pylint: disable=g-import-not-at-top
+    executable = jax_compiler.compile_or_get_cached(
+        client, as_module, np.array([dev]), copts, list(host_callbacks or ()),
+        xc.DeviceList((dev,)))
   except jax.errors.JaxRuntimeError as e:
     raise XlaCompileError(f"error: XLA could not compile the module: {e}") from None
+  finally:
+    if unnamed:
+      del as_module.operation.attributes["sym_name"]
   return Compiled(executable=executable, backend=client, device=dev,
                   donated=donated, aliases=aliases, xla_options=xla_opts,
                   num_args=num_args, notes=tuple(notes))

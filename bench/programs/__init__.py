@@ -11,4 +11,9 @@ MODULES = ("train_loop", "ring_buffer", "kv_cache", "embedding_sgd",
 
 
 def all_programs() -> list[Program]:
-  return [importlib.import_module(f"{__name__}.{m}").PROGRAM for m in MODULES]
+  """Each module's `PROGRAMS` (several variants) or its one `PROGRAM`."""
+  out: list[Program] = []
+  for m in MODULES:
+    mod = importlib.import_module(f"{__name__}.{m}")
+    out.extend(getattr(mod, "PROGRAMS", (mod.PROGRAM,)))
+  return out

@@ -1,4 +1,7 @@
-"""Dispatch overhead: a tiny function with one ref argument."""
+"""Dispatch overhead: tiny functions, so that the time per call is the cost
+of getting into and out of the executable (issue 13's variants: no argument
+but the ref, a Python float, a NumPy scalar, a jnp scalar, 10 refs and 10
+arrays)."""
 
 from __future__ import annotations
 
@@ -15,9 +18,51 @@ def functional_fn(x):
   return (x + 1.0,), ()
 
 
+def ref_fn_scalar(x_ref, s):
+  x_ref[...] += s
+
+
+def functional_fn_scalar(x, s):
+  return (x + s,), ()
+
+
+def ref_fn_many(*refs_and_arrays):
+  n = len(refs_and_arrays) // 2
+  for r, a in zip(refs_and_arrays[:n], refs_and_arrays[n:]):
+    r[...] += a
+
+
+def functional_fn_many(*state_and_arrays):
+  n = len(state_and_arrays) // 2
+  return tuple(s + a for s, a in zip(state_and_arrays[:n], state_and_arrays[n:])), ()
+
+
 def make(small: bool) -> Setup:
   return Setup([np.zeros(4, np.float32)], [], ref_fn, functional_fn,
                rounds=5 if small else 200)
 
 
-PROGRAM = Program("dispatch", "dispatch overhead: tiny function, one ref", make)
+def _scalar(value, keep: bool):
+  def make_it(small: bool) -> Setup:
+    return Setup([np.zeros(4, np.float32)], [value], ref_fn_scalar,
+                 functional_fn_scalar, rounds=5 if small else 200,
+                 keep_arg_types=keep)
+  return make_it
+
+
+def make_many(small: bool) -> Setup:
+  return Setup([np.zeros(4, np.float32)] * 10, [np.ones(4, np.float32)] * 10,
+               ref_fn_many, functional_fn_many, rounds=5 if small else 200)
+
+
+PROGRAMS = (
+    Program("dispatch", "dispatch overhead: tiny function, one ref", make),
+    Program("dispatch_py_float", "dispatch: one ref and a Python float",
+            _scalar(1.0, True)),
+    Program("dispatch_np_scalar", "dispatch: one ref and a NumPy scalar",
+            _scalar(np.float32(1.0), True)),
+    Program("dispatch_jnp_scalar", "dispatch: one ref and a jnp scalar",
+            _scalar(np.float32(1.0), False)),
+    Program("dispatch_10_refs", "dispatch: 10 refs and 10 arrays", make_many),
+)
+PROGRAM = PROGRAMS[0]

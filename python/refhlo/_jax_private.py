@@ -487,3 +487,85 @@ def scan_with_ref_xs_as_consts(jaxpr: ClosedJaxpr, num_consts: int, num_carry: i
   new, _, consts = pe.trace_to_jaxpr_dynamic(wrapped, in_avals)
   return ClosedJaxpr(new, consts)
 
+
+
+def hide_frames_under(*dirs: str) -> None:
+  """Tracebacks that pass an `api_boundary` leave out frames from files under
+  `dirs`, as JAX leaves out its own (`JAX_TRACEBACK_FILTERING`)."""
+  from jax._src import traceback_util
+  for d in dirs:
+    d = os.path.abspath(d)
+    if d not in traceback_util._exclude_paths:
+      traceback_util.register_exclusion(d)
+
+
+def api_boundary(fun: Callable) -> Callable:
+  """JAX's traceback-filtering boundary (see `hide_frames_under`)."""
+  from jax._src import traceback_util
+  return traceback_util.api_boundary(fun)
+
+
+def is_user_file(filename: str) -> bool:
+  """Whether tracebacks keep frames of `filename` (not JAX's, not refhlo's)."""
+  from jax._src import traceback_util
+  return traceback_util.include_filename(filename)
+
+
+def trace_for_jit(flat_fun: Callable, args: Sequence[Any], user_fun: Callable,
+                  arg_names: Sequence[str]) -> ClosedJaxpr:
+  """`jax.make_jaxpr(flat_fun)(*args)`, with the debug info `jax.jit(user_fun)`
+  would have: JAX's tracing errors then name the user's function and its
+  arguments (`arg_names`, one per arg), not refhlo's flattening wrapper."""
+  from jax._src import api_util
+  from jax._src import linear_util as lu
+  from jax._src.interpreters import partial_eval as pe
+  dbg = lu.DebugInfo("jit", api_util.fun_sourceinfo(user_fun), tuple(arg_names),
+                     None)
+  avals = [core.shaped_abstractify(x) for x in args]
+  jaxpr, _, consts = pe.trace_to_jaxpr_dynamic(lu.wrap_init(flat_fun, debug_info=dbg),
+                                               avals)
+  return ClosedJaxpr(jaxpr, consts)
+
+
+# Exact types of the per-call fast paths (`type(x) is ...`: an `isinstance`
+# check on `jax.Ref` goes through JAX's Python-level metaclass hook).
+REF_TYPE = core.Ref
+from jax._src.array import ArrayImpl as ARRAY_TYPE  # noqa: E402
+
+
+def scalar_putter(device: Any, dtype: np.dtype) -> Callable[[Any], jax.Array]:
+  """A function that puts a Python or NumPy scalar on `device` as a 0-d
+  array of `dtype`, without `jax.device_put`'s general path (~5x faster; the
+  per-call path of scalar arguments)."""
+  from jax._src.lib import xla_client as xc
+  aval = core.ShapedArray((), dtype)
+  sharding = jax.sharding.SingleDeviceSharding(device)
+  devices = [device]
+  put = xc.batched_device_put
+
+  def putter(x: Any) -> jax.Array:
+    return put(aval, sharding, [np.array(x, dtype=dtype)], devices)
+  return putter
+
+
+_SingleDeviceSharding = jax.sharding.SingleDeviceSharding
+
+
+def sharding_key(sharding: Any) -> Any:
+  """A cheap hashable stand-in for `sharding` in a cache key: a one-device
+  sharding (JAX builds a new object per `.sharding` access, hashed and
+  compared in Python) is keyed by its device and memory kind."""
+  if type(sharding) is _SingleDeviceSharding:
+    return (sharding._device, sharding._memory_kind)
+  return sharding
+
+
+def result_handlers(outs: Sequence[jax.Array], weak: Sequence[int]) -> list[Any]:
+  """JAX's result handlers (`ExecuteResults.consume_with_handlers`) that turn
+  an executable's output buffers into arrays like `outs` (their avals,
+  shardings and commitment; the outputs numbered in `weak` weak-typed)."""
+  from jax._src.interpreters import pxla
+  weak = set(weak)
+  return [pxla.global_aval_to_result_handler(
+      o.aval.update(weak_type=True) if k in weak else o.aval, o.sharding,
+      o._committed) for k, o in enumerate(outs)]

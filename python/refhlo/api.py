@@ -41,13 +41,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
 
-from refhlo import _jax_private, runtime
+from refhlo import _jax_private, compiler, runtime
 from refhlo.runtime import (RefhloError, RefhloFallbackWarning,
                             RefhloFloatingPointError,
                             RefhloOverflowError, RefhloRuntimeError,
@@ -60,6 +61,13 @@ __all__ = ["jit", "JitFunction", "Traced", "Lowered", "Compiled", "RefhloError",
 
 
 _MULTI_DEVICE = frozenset({"shard_map"})
+
+# Errors raised through refhlo's entry points (`_api`) show the user's frames
+# and leave out refhlo's own, as JAX leaves out its own
+# (`JAX_TRACEBACK_FILTERING=off` shows them all).
+_jax_private.hide_frames_under(os.path.dirname(os.path.abspath(__file__)),
+                               os.path.dirname(os.path.abspath(compiler.__file__)))
+_api = _jax_private.api_boundary
 
 
 def _as_tuple(x: int | str | Iterable[Any] | None) -> tuple[Any, ...]:
@@ -115,6 +123,7 @@ class Compiled:
     `jax.stages.Compiled.cost_analysis`."""
     return self._exe.xla.executable.cost_analysis()
 
+  @_api
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
     """Runs this executable; arguments must match the signature it was
     compiled for (a `TypeError` otherwise, as for `jax.jit`'s `Compiled`)."""
@@ -200,6 +209,7 @@ class Lowered:
       raise ValueError(f"unknown dialect {dialect!r}: expected 'ref', 'stablehlo' or 'hlo'")
     return ir.Module.parse(text, context=make_context())
 
+  @_api
   def compile(self) -> Compiled:
     return Compiled(self._fn, self._executable(), self._key)
 
@@ -216,6 +226,7 @@ class Traced:
     """The closed jaxpr JAX traced the function to."""
     return self._stage.jaxpr
 
+  @_api
   def lower(self) -> Lowered:
     return Lowered(self._fn, self._key, self._stage, self._device)
 
@@ -254,6 +265,15 @@ class JitFunction:
     # `__dict__` (for `refhlo.jit(refhlo.jit(f))` that would copy the inner
     # function's state over this one's).
     functools.update_wrapper(self, fun, updated=())
+    # The jax.jit twin (staging under a trace, fallbacks), built now so that
+    # arguments jax.jit rejects (`static_argnums` past the signature, bad
+    # donation or sharding arguments) raise here with JAX's own errors.
+    try:
+      self._as_jax_jit()
+    except (TypeError, ValueError) as e:
+      # Raised from here, not from deep inside jax.jit (the traceback shows
+      # where the user asked for it).
+      raise type(e)(str(e)) from None
 
   def _key(self, args, kwargs, staged_ok: bool = False):
     """(cache key, dynamic leaves, unique leaf per leaf); with `staged_ok`,
@@ -310,6 +330,7 @@ class JitFunction:
                              **self._options.jax_jit_kwargs())
     return self._staged
 
+  @_api
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
     keyed = self._key(args, kwargs, staged_ok=True)
     if keyed is None:
@@ -346,11 +367,13 @@ class JitFunction:
     return runtime.compile_stage(stage, options=dict(o.compiler_options),
                                  backend=o.backend, device=device)
 
+  @_api
   def eval_shape(self, *args: Any, **kwargs: Any) -> Any:
     """The shapes and dtypes of the results (`jax.ShapeDtypeStruct`s), without
     compiling or running anything, as `jax.jit(f).eval_shape`."""
     return jax.eval_shape(self._as_jax_jit(), *args, **kwargs)
 
+  @_api
   def trace(self, *args: Any, **kwargs: Any) -> Traced:
     """Traces and emits the function for these arguments, like
     `jax.jit(f).trace(...)`: `.jaxpr` is the traced program, `.lower()` the
@@ -360,6 +383,7 @@ class JitFunction:
                           self._static_argnames)
     return Traced(self, key, stage, runtime.placement(leaves, stage.consts))
 
+  @_api
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
     key, leaves, _ = self._key(args, kwargs)
     stage = self._trace_or_fall_back(args, kwargs, leaves, "is lowered by jax.jit")
@@ -418,6 +442,7 @@ class JitOptions:
     return kw
 
 
+@_api
 def jit(fun: Callable | None = None, *,
         static_argnums: int | Iterable[int] | None = None,
         static_argnames: str | Iterable[str] | None = None,

@@ -49,9 +49,11 @@ from refhlo.compiler.dialect.indexer import ELEMENTWISE, WINDOW
 class EmitError(Exception):
   """A program refhlo cannot emit; `where` is the user's (file, line, col)."""
 
-  def __init__(self, message: str, where: tuple[str, int, int] | None = None):
+  def __init__(self, message: str, where: tuple[str, int, int] | None = None,
+               kind: str | None = None):
     self.message = message
     self.where = where
+    self.kind = kind  # "type" / "value": where JAX raises TypeError / ValueError
     super().__init__(format_error(message, where))
 
 
@@ -126,8 +128,10 @@ def _as_i32(v: ir.Value) -> ir.Value:
   i32 = ir.IntegerType.get_signless(32)
   if t.element_type == i32:
     return v
-  if not isinstance(t.element_type, ir.IntegerType):
-    raise EmitError(f"index must be an integer, got {t.element_type}")
+  if not isinstance(t.element_type, (ir.IntegerType, ir.FloatType)):
+    raise EmitError(f"index must be an integer, got {t.element_type}", kind="type")
+  # A float scalar index (`r[x]`, which JAX lets through) is truncated toward
+  # zero, as JAX's `convert_element_type` to int32 does.
   return hlo.convert(ir.RankedTensorType.get(t.shape, i32), v)
 
 
@@ -213,7 +217,7 @@ def _access(nd: Any, ref_shape: tuple[int, ...], mode: str | None = None
   indices = tuple(nd.indices)
   if len(indices) != len(ref_shape):
     raise EmitError(f"indexer of rank {len(indices)} for a ref of rank "
-                    f"{len(ref_shape)}")
+                    f"{len(ref_shape)}", kind="type")
   is_int = [not isinstance(x, jp.Slice) for x in indices]
 
   def rank_of(x: Any) -> int:
@@ -295,7 +299,7 @@ def _access(nd: Any, ref_shape: tuple[int, ...], mode: str | None = None
   try:
     indexer.check()
   except IndexerError as e:
-    raise EmitError(f"unsupported index: {e}") from None
+    raise EmitError(f"unsupported index: {e}", kind="type") from None
   return _Access(indexer, dyn, idx_value, perm)
 
 
@@ -441,7 +445,7 @@ def _rule(fn):
       return fn(ctx, *args, **params)
     except EmitError as e:
       if e.where is None:
-        raise EmitError(e.message, _where(ctx)) from None
+        raise EmitError(e.message, _where(ctx), e.kind) from None
       raise
 
   return wrapped

@@ -21,6 +21,7 @@ import ast
 import dataclasses
 import inspect
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -77,16 +78,22 @@ class RefhloFloatingPointError(RefhloError, FloatingPointError):
   refs keep their pre-call contents."""
 
 
+for _cls in (RefhloError, RefhloTypeError, RefhloValueError, RefhloFallbackWarning,
+             RefhloOverflowError, RefhloRuntimeError, RefhloFloatingPointError):
+  _cls.__module__ = "refhlo"  # shown as `refhlo.RefhloValueError`, its public name
+del _cls
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def call_site() -> tuple[str, int, int] | None:
-  """(file, line, col) of the innermost frame outside refhlo: the user's call
-  of a `refhlo.jit` function. Only used on error paths."""
+  """(file, line, col) of the innermost frame outside refhlo and JAX: the
+  user's call of a `refhlo.jit` function. Only used on error paths."""
   frame = sys._getframe(1)
   while frame is not None:
     file = frame.f_code.co_filename
-    if not os.path.abspath(file).startswith(_PACKAGE_DIR + os.sep):
+    if (not os.path.abspath(file).startswith(_PACKAGE_DIR + os.sep)
+        and jp.is_user_file(file)):
       col = 0
       try:
         pos = inspect.getframeinfo(frame, context=0).positions
@@ -147,6 +154,10 @@ class Executable:
   # Compiled for a device chosen by `device=`/`backend=`: arrays are moved
   # there and refs must live there.
   placed: bool = False
+  # How `execute` fetches each argument (`_input_plan`, on first use).
+  plan: tuple[tuple[Any, ...], ...] | None = None
+  # JAX result handlers for the outputs (`jp.result_handlers`, first run).
+  out_handlers: list[Any] | None = None
 
 
 # -- signatures ------------------------------------------------------------------
@@ -165,12 +176,12 @@ class ArgumentOverflow(Exception):
 
 def _leaf_signature(x: Any) -> Any:
   if isinstance(x, jp.Ref):
-    return ("ref", x.shape, x.dtype, jp.ref_buffer(x).sharding)
+    return ("ref", x.shape, x.dtype, jp.sharding_key(jp.ref_buffer(x).sharding))
   if isinstance(x, jp.AbstractRef):  # lower/trace only: no buffer to run on
     return ("ref", x.shape, x.dtype, None)
   if isinstance(x, jax.Array):
     return (x.shape, x.dtype, x.weak_type,
-            x.sharding if x.committed else None)
+            jp.sharding_key(x.sharding) if x.committed else None)
   if isinstance(x, np.ndarray):
     return (x.shape, x.dtype, False)
   if isinstance(x, _SCALAR_TYPES):
@@ -237,6 +248,8 @@ def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
                  static_argnames: tuple[str, ...]
                  ) -> tuple[tuple[Any, ...], dict[str, Any], tuple[Any, ...]]:
   """(dynamic args, dynamic kwargs, hashable static key)."""
+  if not static_argnums and not static_argnames:
+    return args, kwargs, ()
   n = len(args)
   nums = {i if i >= 0 else i + n for i in static_argnums}
   dyn_args = tuple(a for i, a in enumerate(args) if i not in nums)
@@ -258,18 +271,39 @@ def signature(leaves: Sequence[Any]) -> tuple[Any, tuple[int, ...], list[int]]:
   """(leaf signatures, alias pattern, unique leaf index per leaf).
 
   Raises `ArgumentOverflow` for a Python int that does not fit its JAX type
-  (`overflow_error` turns it into the error the user sees)."""
+  (`overflow_error` turns it into the error the user sees). This is the
+  per-call path: refs and `jax.Array`s (by exact type) take a fast branch
+  with the same signature `_leaf_signature` gives them."""
   sig = []
   first: dict[int, int] = {}
   unique_of: list[int] = []
   pattern = []
   nuniq = 0
+  ref_t, array_t, skey = jp.REF_TYPE, jp.ARRAY_TYPE, jp.sharding_key
   for x in leaves:
-    try:
-      sig.append(_leaf_signature(x))
-    except OverflowError as e:
-      raise ArgumentOverflow(len(sig), x, str(e)) from None
-    if isinstance(x, jp.Ref):
+    t = type(x)
+    if t is array_t:
+      sig.append((x.shape, x.dtype, x.weak_type,
+                  skey(x.sharding) if x._committed else None))
+      unique_of.append(nuniq)
+      nuniq += 1
+      continue
+    if t is ref_t:
+      buf = x._refs._buf
+      sig.append(("ref", buf.shape, buf.dtype, skey(buf.sharding)))
+      is_ref = True
+    elif t is float or t is bool or (t is int and _INT32_MIN <= x <= _INT32_MAX):
+      sig.append((t,))
+      unique_of.append(nuniq)
+      nuniq += 1
+      continue
+    else:
+      try:
+        sig.append(_leaf_signature(x))
+      except OverflowError as e:
+        raise ArgumentOverflow(len(sig), x, str(e)) from None
+      is_ref = isinstance(x, jp.Ref)
+    if is_ref:
       u = first.get(id(x))
       if u is None:
         u = first[id(x)] = nuniq
@@ -402,7 +436,12 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   stand_ins = [jp.stand_in_ref(x) if isinstance(x, jp.Ref) else
                jp.stand_in_for_abstract_ref(x) if isinstance(x, jp.AbstractRef) else x
                for x in unique]
-  closed = jp.dce_closed_jaxpr(jax.make_jaxpr(flat_fun)(*stand_ins))
+  first_leaf = {}
+  for leaf, u in enumerate(unique_of):
+    first_leaf.setdefault(u, leaf)
+  uniq_names = [names[first_leaf[u]] if first_leaf[u] < len(names) else ""
+                for u in range(nuniq)]
+  closed = jp.dce_closed_jaxpr(jp.trace_for_jit(flat_fun, stand_ins, fun, uniq_names))
   consts = list(closed.consts)
   for c in consts:
     if isinstance(c, jp.Ref):
@@ -419,9 +458,10 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   try:
     emitted = emit_lib.emit(closed, sources)
   except emit_lib.EmitError as e:
+    cls = {"type": RefhloTypeError, "value": RefhloValueError}.get(e.kind, RefhloError)
     if e.where is None:
-      raise RefhloError(emit_lib.format_error(e.message, _fun_where(fun))) from None
-    raise RefhloError(str(e)) from None
+      raise cls(emit_lib.format_error(e.message, _fun_where(fun))) from None
+    raise cls(str(e)) from None
   ref_text = emitted.module.operation.get_asm(enable_debug_info=True)
   weak = tuple(k for k, w in enumerate(jp.jit_out_weak_types(closed)) if w)
   first_leaf: dict[int, int] = {}
@@ -524,7 +564,9 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
   try:
     pipeline.run_pipeline(work, "ref-to-stablehlo")
   except pipeline.PipelineFailure as e:
-    raise RefhloError(_located(str(e), stage.fun_where)) from None
+    # The program is invalid (e.g. a write after jax.ref.freeze): JAX raises
+    # ValueError for such programs.
+    raise RefhloValueError(_located(in_jax_terms(str(e)), stage.fun_where)) from None
   except pipeline.PipelineError as e:
     raise RefhloError(_located(f"error: {e}", stage.fun_where)) from None
   text = work.operation.get_asm(enable_debug_info=True)
@@ -551,6 +593,41 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
                     ref_results, stage.emitted.num_results, const_refs,
                     bool(stage.emitted.host_callbacks),
                     placed=compiled.device != compiled.backend.local_devices()[0])
+
+
+_JAX_WORDS = {
+    "ref.get": "this read of a ref",
+    "ref.swap": "this write to a ref (`r[...] = v` or jax.ref.swap)",
+    "ref.addupdate": "this jax.ref.addupdate",
+    "ref.view": "this view of a ref (`r.at[...]`)",
+    "ref.freeze": "jax.ref.freeze",
+    "ref.free": "end of life",
+    "ref.new": "jax.new_ref",
+    "ref.empty": "jax.empty_ref",
+}
+
+
+def in_jax_terms(message: str) -> str:
+  """A compiler diagnostic reworded for a `refhlo.jit` user: ops named as the
+  JAX operations they come from (`'ref.swap' op` -> "this write to a ref"),
+  locations (`loc(...)`, however nested) as `file:line:col`."""
+  message = re.sub(r"'(ref\.\w+)' op ",
+                   lambda m: _JAX_WORDS.get(m.group(1), m.group(1)) + " ", message)
+  message = re.sub(r"'(ref\.\w+)'", lambda m: _JAX_WORDS.get(m.group(1), m.group(1)),
+                   message)
+  out, k = [], 0
+  while (start := message.find("loc(", k)) >= 0:
+    depth, end = 0, start + 3
+    for end in range(start + 3, len(message)):
+      depth += {"(": 1, ")": -1}.get(message[end], 0)
+      if depth == 0:
+        break
+    inner = message[start:end + 1]
+    m = re.search(r'"([^"]+)":(\d+):(\d+)', inner)
+    out.append(message[k:start] + (f"{m.group(1)}:{m.group(2)}:{m.group(3)}" if m
+                                   else "an unknown location"))
+    k = end + 1
+  return "".join(out) + message[k:]
 
 
 def _located(message: str, where: tuple[str, int, int] | None) -> str:
@@ -580,14 +657,31 @@ def const_aliasing_matches(exe: Executable, unique: Sequence[Any]) -> bool:
 
 # -- executing ---------------------------------------------------------------------
 
+def _input_plan(exe: Executable) -> tuple[tuple[Any, ...], ...]:
+  """Per @main argument, how `execute` fetches it, computed once per
+  executable: (from the call's arguments?, index, is a ref?, dtype, a fast
+  putter for a scalar argument or None)."""
+  plan = []
+  for src, is_ref, dtype, a in zip(exe.arg_sources, exe.arg_is_ref, exe.arg_dtypes,
+                                   exe.stage.emitted.args):
+    put = None
+    if not is_ref and a.shape == ():
+      put = jp.scalar_putter(exe.xla.device, dtype)
+    plan.append((src[0] == "arg", src[1], is_ref, dtype, put))
+  return tuple(plan)
+
+
 def execute(exe: Executable, unique: Sequence[Any]) -> Any:
   """Runs `exe` on the deduplicated dynamic leaves; rebinds written refs."""
   consts = exe.stage.consts
   inputs = []
   refs: dict[int, Any] = {}
-  for i, (src, is_ref, dtype) in enumerate(zip(exe.arg_sources, exe.arg_is_ref,
-                                               exe.arg_dtypes)):
-    x = unique[src[1]] if src[0] == "arg" else consts[src[1]]
+  plan = exe.plan
+  if plan is None:
+    plan = exe.plan = _input_plan(exe)
+  array_t = jp.ARRAY_TYPE
+  for i, (from_arg, k, is_ref, dtype, put) in enumerate(plan):
+    x = unique[k] if from_arg else consts[k]
     if is_ref:
       refs[i] = x
       buf = jp.ref_buffer(x)
@@ -603,10 +697,12 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
             f"for {exe.xla.device} (device=/backend=); refs are updated in place "
             "where they are, so move the ref there first")
       inputs.append(buf)
-    elif isinstance(x, jax.Array):
+    elif type(x) is array_t or isinstance(x, jax.Array):
       if exe.placed:
         x = jax.device_put(x, exe.xla.device)
       inputs.append(x if x.dtype == dtype else x.astype(dtype))
+    elif put is not None:
+      inputs.append(put(x))
     else:
       inputs.append(jax.device_put(np.asarray(x, dtype=dtype),
                                    exe.xla.device))
@@ -615,9 +711,10 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
   else:
     # The fast path: the written refs' buffers are donated to the run.
     results = outs = None
+    handlers = exe.out_handlers
     try:
       results = exe.xla.executable.execute_sharded(inputs)
-      outs = [r[0] for r in results.disassemble_into_single_device_arrays()]
+      outs = _take_outputs(exe, results)
       for arg, res in exe.ref_results:
         jp.set_ref_buffer(refs[arg], outs[res])
     except BaseException as e:
@@ -625,9 +722,22 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
       if err is None:
         raise
       raise err from e
+    if handlers is None:
+      exe.out_handlers = jp.result_handlers(outs, exe.stage.weak_outputs)
+    else:
+      return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])
   for k in exe.stage.weak_outputs:
     outs[k] = jp.weak_typed(outs[k])
   return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])
+
+
+def _take_outputs(exe: Executable, results: Any) -> list[Any]:
+  """The outputs of a run as jax.Arrays: through JAX's own result handlers
+  (weak types included) once `exe.out_handlers` is built (after the first
+  run), which makes no Python sharding object per output."""
+  if exe.out_handlers is not None:
+    return results.consume_with_handlers(exe.out_handlers)
+  return [r[0] for r in results.disassemble_into_single_device_arrays()]
 
 
 def _execute_guarded(exe: Executable, inputs: list[Any], refs: dict[int, Any],
@@ -643,7 +753,7 @@ def _execute_guarded(exe: Executable, inputs: list[Any], refs: dict[int, Any],
   results = outs = None
   try:
     results = exe.xla.executable.execute_sharded(run_inputs)
-    outs = [r[0] for r in results.disassemble_into_single_device_arrays()]
+    outs = _take_outputs(exe, results)
     # A failure of an asynchronous run surfaces here, before any rebinding.
     jax.block_until_ready(outs)
   except BaseException as e:
@@ -685,7 +795,7 @@ def _run_failure(exe: Executable, refs: dict[int, Any], inputs: list[Any],
   description to it as a note and returns None: it is re-raised as is."""
   if outs is None and results is not None:
     try:  # interrupted after the run finished, before its results were taken
-      outs = [r[0] for r in results.disassemble_into_single_device_arrays()]
+      outs = _take_outputs(exe, results)
     except Exception:
       outs = None
   fates = []

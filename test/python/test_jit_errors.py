@@ -67,9 +67,15 @@ def test_use_after_freeze_points_at_the_write():
 
   with pytest.raises(RefhloError) as e:
     refhlo.jit(use_after_freeze)(r)
+  assert isinstance(e.value, ValueError)  # as jax.jit's error for this program
   line = line_of(use_after_freeze, "r[0] = 1.0")
-  assert str(e.value).startswith(f"{HERE}:{line}:"), str(e.value)
-  assert "after its 'ref.freeze'" in str(e.value)
+  freeze_line = line_of(use_after_freeze, "v = jax.ref.freeze(r)")
+  msg = str(e.value)
+  assert msg.startswith(f"{HERE}:{line}:"), msg
+  # In JAX's terms, with the freeze's location; no dialect op names or locs.
+  assert "this write to a ref" in msg and "after its jax.ref.freeze at " \
+      f"{HERE}:{freeze_line}:" in msg, msg
+  assert "'ref." not in msg and "loc(" not in msg, msg
   assert_intact(r, [0.0, 1.0, 2.0])
 
 
@@ -158,7 +164,7 @@ def test_pipeline_failure_on_second_signature_leaves_refs_intact():
   f_ = refhlo.jit(f, static_argnums=1)
   f_(r, False)
   assert_intact(r, [0.0, 1.0, 3.0])
-  with pytest.raises(RefhloError, match="error: 'ref.swap' op uses a ref after"):
+  with pytest.raises(RefhloError, match="error: this write to a ref .* uses a ref after"):
     f_(r, True)
   assert_intact(r, [0.0, 1.0, 3.0])
 
@@ -284,3 +290,78 @@ def test_errors_are_raised_before_donation_for_every_ref_of_the_call():
     refhlo.jit(f)(a, b)
   assert_intact(a, [1.0] * 4)
   assert_intact(b, [[0.0, 1.0], [2.0, 3.0]])
+
+
+def _frames(e: BaseException) -> list[str]:
+  import traceback
+  return [f.filename for f in traceback.extract_tb(e.__traceback__)]
+
+
+@pytest.mark.parametrize("filtering", ["auto", "off"])
+def test_tracebacks_leave_out_refhlo_frames_as_jax_does(filtering: str):
+  """An error raised through refhlo.jit shows the user's frames, not
+  refhlo's (JAX's `jax_traceback_filtering`); "off" shows every frame."""
+  import os
+  pkg = os.path.dirname(refhlo.__file__)
+  def f(r):
+    r[...] = r[...] + jnp.ones(4)  # a shape error inside the user's function
+  saved = jax.config.jax_traceback_filtering
+  jax.config.update("jax_traceback_filtering", filtering)
+  try:
+    with pytest.raises(TypeError) as e:
+      refhlo.jit(f)(jax.new_ref(jnp.zeros(3)))
+    with pytest.raises(RefhloError) as e2:
+      refhlo.jit(lambda r: r)(jax.new_ref(jnp.zeros(3)))
+  finally:
+    jax.config.update("jax_traceback_filtering", saved)
+  frames = _frames(e.value)
+  assert any(f.endswith("test_jit_errors.py") for f in frames)
+  ours = [f for f in frames if f.startswith(pkg)]
+  assert (ours == []) == (filtering == "auto"), frames
+  assert type(e2.value).__module__ == "refhlo"
+  assert ([f for f in _frames(e2.value) if f.startswith(pkg)] == []) == (
+      filtering == "auto")
+
+
+def test_float_scalar_index_is_truncated_as_jax_does():
+  """`r[x]` with a float scalar: JAX truncates it to int32 (toward zero)."""
+  x = jnp.arange(12.0).reshape(4, 3)
+  for i in (1.5, -1.5, 2.9, 7.2, -0.5):
+    want = jax.jit(lambda r, i: r[i])(jax.new_ref(x), i)
+    got = refhlo.jit(lambda r, i: r[i])(jax.new_ref(x), i)
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+
+
+def test_window_too_large_is_a_type_error_as_in_jax():
+  def f(r, i):
+    return r[jax.ds(i, 9)]
+  r = jax.new_ref(jnp.zeros((4, 3)))
+  with pytest.raises(TypeError):
+    jax.jit(f)(r, 0)
+  with pytest.raises(TypeError, match="does not fit") as e:
+    refhlo.jit(f)(r, 0)
+  assert isinstance(e.value, RefhloError)
+
+
+def test_tracing_errors_name_the_function_and_argument_as_jax_does():
+  """JAX's own tracing errors (a traced value used as a Python bool) name the
+  user's function and argument, as under jax.jit, never refhlo's wrapper."""
+  def branchy(r, i):
+    if i > 0:
+      r[0] = 1.0
+  msgs = {}
+  for name, jit in (("jax", jax.jit), ("refhlo", refhlo.jit)):
+    with pytest.raises(jax.errors.TracerBoolConversionError) as e:
+      jit(branchy)(jax.new_ref(jnp.zeros(3)), 1)
+    msgs[name] = str(e.value)
+  assert "the function branchy at" in msgs["refhlo"]
+  assert "depends on the value of the argument i." in msgs["refhlo"]
+  for internal in ("flat_fun", "uniq"):
+    assert internal not in msgs["refhlo"]
+
+
+def test_static_argnums_past_the_signature_raise_as_jax_does():
+  with pytest.raises(ValueError, match="static_argnums=.5,., but only accepts 2"):
+    jax.jit(lambda r, i: r[i], static_argnums=5)
+  with pytest.raises(ValueError, match="static_argnums=.5,., but only accepts 2"):
+    refhlo.jit(lambda r, i: r[i], static_argnums=5)
