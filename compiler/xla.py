@@ -320,13 +320,25 @@ def region_analysis_is_safe(module_op: ir.Operation) -> bool:
   return first_loop(module_op) is None
 
 
+def _result_attrs(main: ir.Operation) -> list[ir.DictAttr]:
+  """The attribute dictionary of each result of `main`."""
+  n = len(ir.FunctionType(ir.TypeAttr(main.attributes["function_type"]).value).results)
+  if "res_attrs" not in main.attributes:
+    return [ir.DictAttr.get({}, context=main.context)] * n
+  return [ir.DictAttr(a) for a in ir.ArrayAttr(main.attributes["res_attrs"])]
+
+
 def compile_module(module: ir.Module | ir.Operation | str, *,
                    backend: Any = None,
                    options: Mapping[str, OptionValue | None] | None = None,
                    default_options: bool = True,
                    device: Any = None,
+                   devices: Any = None,
                    host_callbacks: Any = ()) -> Compiled:
-  """Compiles a StableHLO module (entry `@main`) with XLA for one device.
+  """Compiles a StableHLO module (entry `@main`) with XLA for one device, or
+  as one SPMD program partitioned over `devices` (in that order; the
+  arguments' and results' `mhlo.sharding` say how values are split, and
+  results without one get the sharding XLA's propagation chooses).
 
   `backend`: an XLA client or a platform name; JAX's default when None.
   `options`: XLA debug options (`xla_...` names) on top of
@@ -365,10 +377,25 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
           + (f" (at {where})" if where else "")
           + ", and XLA:CPU miscompiles loops with it (docs/inplace.md), so a ref "
           "read and then written in place is copied")
-  dev = device if device is not None else client.local_devices()[0]
-  copts = jbackend.get_compile_options(
-      num_replicas=1, num_partitions=1, device_assignment=[dev],
-      env_options_overrides=dict(xla_opts), backend=client)
+  if devices is not None:
+    devices = tuple(devices)
+    dev = devices[0]
+    copts = jbackend.get_compile_options(
+        num_replicas=1, num_partitions=len(devices),
+        device_assignment=np.array(devices).reshape(1, len(devices)),
+        env_options_overrides=dict(xla_opts), backend=client)
+    build = copts.executable_build_options
+    # The shardings are `mhlo.sharding` strings (GSPMD's); refhlo emits no
+    # Shardy dialect.
+    build.use_shardy_partitioner = False
+    build.allow_spmd_sharding_propagation_to_output = [
+        "mhlo.sharding" not in d for d in _result_attrs(main)]
+  else:
+    dev = device if device is not None else client.local_devices()[0]
+    devices = (dev,)
+    copts = jbackend.get_compile_options(
+        num_replicas=1, num_partitions=1, device_assignment=[dev],
+        env_options_overrides=dict(xla_opts), backend=client)
 
   if isinstance(module, ir.Module):
     as_module = module
@@ -388,8 +415,8 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
     # the compile options (refhlo's XLA options included) and the backend.
     from jax._src import compiler as jax_compiler  # pylint: disable=g-import-not-at-top
     executable = jax_compiler.compile_or_get_cached(
-        client, as_module, np.array([dev]), copts, list(host_callbacks or ()),
-        xc.DeviceList((dev,)))
+        client, as_module, np.array(devices), copts, list(host_callbacks or ()),
+        xc.DeviceList(devices))
   except jax.errors.JaxRuntimeError as e:
     raise XlaCompileError(f"error: XLA could not compile the module: {e}") from None
   finally:

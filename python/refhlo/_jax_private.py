@@ -554,9 +554,16 @@ _SingleDeviceSharding = jax.sharding.SingleDeviceSharding
 def sharding_key(sharding: Any) -> Any:
   """A cheap hashable stand-in for `sharding` in a cache key: a one-device
   sharding (JAX builds a new object per `.sharding` access, hashed and
-  compared in Python) is keyed by its device and memory kind."""
+  compared in Python) is keyed by its device and memory kind; a
+  NamedSharding by its mesh and its spec without trailing Nones."""
   if type(sharding) is _SingleDeviceSharding:
     return (sharding._device, sharding._memory_kind)
+  if type(sharding) is jax.sharding.NamedSharding:
+    # P('x') and P('x', None) are the same placement.
+    spec = tuple(sharding.spec)
+    while spec and spec[-1] is None:
+      spec = spec[:-1]
+    return ("named", sharding.mesh, spec, sharding.memory_kind)
   return sharding
 
 
@@ -569,3 +576,75 @@ def result_handlers(outs: Sequence[jax.Array], weak: Sequence[int]) -> list[Any]
   return [pxla.global_aval_to_result_handler(
       o.aval.update(weak_type=True) if k in weak else o.aval, o.sharding,
       o._committed) for k, o in enumerate(outs)]
+
+
+# -- several devices (SPMD) ------------------------------------------------------
+
+def device_assignment(sharding: Any) -> tuple[Any, ...]:
+  """The devices of `sharding` in its own order (the order XLA's partitions
+  take): the device assignment `jax.jit` compiles a sharded call for."""
+  return tuple(sharding._device_assignment)
+
+
+def hlo_sharding_text(sharding: Any, ndim: int) -> str:
+  """`sharding` for a value of rank `ndim`, in XLA's HLO sharding syntax (the
+  string an `mhlo.sharding` attribute holds)."""
+  return str(sharding._to_xla_hlo_sharding(ndim))
+
+
+def mesh_of(shardings: Sequence[Any]) -> Any:
+  """The one mesh of `shardings` when all are NamedShardings over it, else
+  None."""
+  meshes = {s.mesh for s in shardings}
+  if len(meshes) == 1 and all(isinstance(s, jax.sharding.NamedSharding)
+                              for s in shardings):
+    return next(iter(meshes))
+  return None
+
+
+def replicated(devices: Sequence[Any], mesh: Any) -> Any:
+  """A sharding that replicates a value over `devices`."""
+  from jax._src import sharding_impls
+  if mesh is not None:
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return sharding_impls.GSPMDSharding.get_replicated(devices)
+
+
+def sharding_from_xla(op_sharding: Any, devices: Sequence[Any], mesh: Any) -> Any:
+  """A jax sharding for an output sharding XLA chose (`get_output_shardings`):
+  over `mesh` when there is one (as jax.jit gives), else a GSPMDSharding."""
+  from jax._src import sharding_impls
+  from jax._src.lib import xla_client as xc
+  gs = sharding_impls.GSPMDSharding(xc.DeviceList(tuple(devices)), op_sharding)
+  if mesh is not None:
+    try:
+      return sharding_impls._gspmd_to_named_sharding_via_mesh(gs, mesh)
+    except Exception:  # noqa: BLE001 -- not expressible over the mesh
+      pass
+  return gs
+
+
+def global_result_handler(shape: Sequence[int], dtype: Any, weak: bool,
+                          sharding: Any) -> Any:
+  """JAX's handler that makes one global jax.Array from an output's
+  per-device buffers."""
+  from jax._src.interpreters import pxla
+  aval = core.ShapedArray(tuple(shape), np.dtype(dtype), weak_type=weak)
+  return pxla.global_aval_to_result_handler(aval, sharding, True)
+
+
+def default_sharding() -> Any:
+  """Where JAX puts a new array: its default device."""
+  return jax.sharding.SingleDeviceSharding(jax.devices()[0])
+
+
+def concrete_sharding(x: Any) -> Any:
+  """The sharding of an abstract value (ShapeDtypeStruct, AbstractRef) when
+  it names devices; None when it has none or only an abstract mesh's."""
+  s = getattr(x, "sharding", None)
+  if s is None:
+    return None
+  mesh = getattr(s, "mesh", None)
+  if mesh is not None and (isinstance(mesh, jax.sharding.AbstractMesh) or mesh.empty):
+    return None
+  return s

@@ -98,10 +98,15 @@ class Compiled:
     """One line per copy of a ref buffer that XLA inserted, with the Python
     source line of the op that caused it; empty when every write is in place.
 
-    `min_bytes` defaults to the size of the smallest written ref.
+    `min_bytes` defaults to the size of the smallest written ref (of its
+    shard on one device, for a sharded call).
     """
     if min_bytes is None:
-      sizes = [int(a.dtype.itemsize * _prod(a.shape))
+      spmd = self._exe.spmd
+      # Per device: a sharded ref's copy is as large as its shard.
+      sizes = [int(a.dtype.itemsize * _prod(
+                   a.shape if spmd is None else
+                   spmd.sharding_of(a.source).shard_shape(tuple(a.shape))))
                for i, a in enumerate(self._exe.stage.emitted.args)
                if a.is_ref and any(i == arg for arg, _ in self._exe.ref_results)]
       min_bytes = min(sizes) if sizes else 1 << 62
@@ -311,8 +316,8 @@ class JitFunction:
 
   def _unsupported(self, leaves, stage: runtime.Stage | None = None) -> str | None:
     """Why refhlo cannot compile this call yet (then `jax.jit` runs it), or
-    None. Multi-device programs: refs sharded or replicated over several
-    devices, `shard_map` (issue: refs across devices)."""
+    None: `shard_map`, and a one-device mesh sharding (jax.jit keeps the mesh
+    on its results)."""
     try:
       runtime.placement(leaves, stage.consts if stage is not None else ())
     except runtime.PlacementUnsupported as e:
@@ -348,7 +353,7 @@ class JitFunction:
     if stage is None:
       self._jax_fallback.add(key)
       return self._as_jax_jit()(*args, **kwargs)
-    exe = self._compile(stage, runtime.placement(leaves, stage.consts))
+    exe = self._compile(stage, runtime.placement(unique, stage.consts))
     self._cache.setdefault(key, []).append(exe)
     return runtime.execute(exe, unique)
 
@@ -378,18 +383,20 @@ class JitFunction:
     """Traces and emits the function for these arguments, like
     `jax.jit(f).trace(...)`: `.jaxpr` is the traced program, `.lower()` the
     next stage."""
-    key, leaves, _ = self._key(args, kwargs)
+    key, leaves, unique_of = self._key(args, kwargs)
     stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
                           self._static_argnames)
-    return Traced(self, key, stage, runtime.placement(leaves, stage.consts))
+    return Traced(self, key, stage, runtime.placement(self._unique(leaves, unique_of),
+                                                      stage.consts))
 
   @_api
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
-    key, leaves, _ = self._key(args, kwargs)
+    key, leaves, unique_of = self._key(args, kwargs)
     stage = self._trace_or_fall_back(args, kwargs, leaves, "is lowered by jax.jit")
     if stage is None:
       return self._as_jax_jit().lower(*args, **kwargs)
-    return Lowered(self, key, stage, runtime.placement(leaves, stage.consts))
+    return Lowered(self, key, stage, runtime.placement(self._unique(leaves, unique_of),
+                                                      stage.consts))
 
   def _trace_or_fall_back(self, args, kwargs, leaves, what: str
                           ) -> runtime.Stage | None:

@@ -158,6 +158,8 @@ class Executable:
   plan: tuple[tuple[Any, ...], ...] | None = None
   # JAX result handlers for the outputs (`jp.result_handlers`, first run).
   out_handlers: list[Any] | None = None
+  # Compiled for several devices (a sharded call), else None.
+  spmd: Spmd | None = None
 
 
 # -- signatures ------------------------------------------------------------------
@@ -177,8 +179,13 @@ class ArgumentOverflow(Exception):
 def _leaf_signature(x: Any) -> Any:
   if isinstance(x, jp.Ref):
     return ("ref", x.shape, x.dtype, jp.sharding_key(jp.ref_buffer(x).sharding))
-  if isinstance(x, jp.AbstractRef):  # lower/trace only: no buffer to run on
-    return ("ref", x.shape, x.dtype, None)
+  if isinstance(x, jp.AbstractRef) or (isinstance(x, jax.ShapeDtypeStruct)
+                                        and getattr(x, "is_ref", False)):
+    # lower/trace only: no buffer to run on. Keyed as the ref it stands for
+    # (on its sharding, else JAX's default device), so that the Compiled it
+    # lowers to runs on real refs.
+    sharding = jp.concrete_sharding(x) or jp.default_sharding()
+    return ("ref", tuple(x.shape), np.dtype(x.dtype), jp.sharding_key(sharding))
   if isinstance(x, jax.Array):
     return (x.shape, x.dtype, x.weak_type,
             jp.sharding_key(x.sharding) if x.committed else None)
@@ -199,12 +206,49 @@ def _leaf_signature(x: Any) -> Any:
   return (aval.shape, aval.dtype, getattr(aval, "weak_type", False))
 
 
+@dataclasses.dataclass(frozen=True)
+class Spmd:
+  """A call whose arguments are sharded (or replicated) over several devices:
+  compiled for all of them as one SPMD program, as `jax.jit` compiles it.
+  `arg_shardings[u]` is the sharding of unique argument u and
+  `const_shardings[k]` that of closed-over ref k (None: not committed to any
+  device, so replicated); `mesh` is their one mesh, when they have one."""
+  devices: tuple[Any, ...]
+  arg_shardings: tuple[Any, ...]
+  const_shardings: tuple[Any, ...]
+  mesh: Any = None
+
+  def sharding_of(self, source: tuple[str, int]) -> Any:
+    kind, k = source
+    s = (self.arg_shardings if kind == "arg" else self.const_shardings)[k]
+    return s if s is not None else jp.replicated(self.devices, self.mesh)
+
+
+def _committed_sharding(x: Any) -> tuple[Any, str] | None:
+  if isinstance(x, jp.Ref):
+    return jp.ref_buffer(x).sharding, "a ref"
+  if isinstance(x, jax.Array) and x.committed:
+    return x.sharding, "an array"
+  if isinstance(x, (jax.ShapeDtypeStruct, jp.AbstractRef)):  # lower() only
+    s = jp.concrete_sharding(x)
+    return (s, "an abstract argument") if s is not None else None
+  return None
+
+
 def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
-  """The one device a call runs on: that of its committed arrays and of the
+  """Where a call runs: the one device of its committed arrays and of the
   refs it takes or closes over (None when nothing is committed: JAX's
-  default device). Raises `RefhloValueError` for a placement refhlo cannot
-  run yet (several devices, sharded or replicated arrays), before anything is
-  compiled or donated."""
+  default device), or a `Spmd` placement when they are sharded or
+  replicated over several devices (`leaves`: the unique arguments, in
+  order). Raises `RefhloValueError` for a placement refhlo cannot run
+  (arguments on different device sets), before anything is compiled or
+  donated."""
+  committed = [_committed_sharding(x) for x in leaves]
+  const_committed = [_committed_sharding(c) if isinstance(c, jp.Ref) else None
+                     for c in consts]
+  every = [c for c in committed + const_committed if c is not None]
+  if any(len(s.device_set) > 1 for s, _ in every):
+    return _spmd_placement(committed, const_committed)
   device = None
   for x in list(leaves) + [c for c in consts if isinstance(c, jp.Ref)]:
     if isinstance(x, jp.Ref):
@@ -241,6 +285,33 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
           f"and {d}); put them on one device (refs are updated in place where "
           "they are); nothing was compiled or donated")
   return device
+
+
+def _spmd_placement(committed: list[Any], const_committed: list[Any]) -> Spmd:
+  """The `Spmd` placement of a call with a sharded or replicated argument:
+  every committed argument must be placed over the same devices, in the
+  same order (as `jax.jit` requires)."""
+  devices = None
+  shardings = []
+  for c in committed + const_committed:
+    if c is None:
+      continue
+    sharding, what = c
+    da = jp.device_assignment(sharding)
+    if devices is None:
+      devices = da
+    elif da != devices:
+      raise _error_at_call(
+          RefhloValueError,
+          f"refhlo.jit: arguments are placed on different devices ({what} on "
+          f"{len(da)} device(s) {[d.id for d in da]}, another on "
+          f"{[d.id for d in devices]}); put them on the same devices, as jax.jit "
+          "requires (refs are updated in place where they are); nothing was "
+          "compiled or donated")
+    shardings.append(sharding)
+  return Spmd(tuple(devices), tuple(c[0] if c else None for c in committed),
+              tuple(c[0] if c else None for c in const_committed),
+              jp.mesh_of(shardings))
 
 
 def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -556,11 +627,14 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
   from refhlo.compiler import xla
 
   module = stage.emitted.module
+  spmd = device if isinstance(device, Spmd) else None
   # Keep the emitted module pristine (Lowered.as_text("ref")): run the
   # pipeline on a copy parsed in the same context.
   with stage.emitted.context:
     from jaxlib.mlir import ir
     work = ir.Module.parse(stage.ref_text)
+    if spmd is not None:
+      _annotate_shardings(work, stage, spmd)
   try:
     pipeline.run_pipeline(work, "ref-to-stablehlo")
   except pipeline.PipelineFailure as e:
@@ -571,11 +645,17 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
     raise RefhloError(_located(f"error: {e}", stage.fun_where)) from None
   text = work.operation.get_asm(enable_debug_info=True)
   try:
-    if device is not None and backend is None:
-      backend = device.client
-    compiled = xla.compile_module(
-        work, host_callbacks=stage.emitted.host_callbacks, options=options or None,
-        backend=backend, device=device)
+    if spmd is not None:
+      compiled = xla.compile_module(
+          work, host_callbacks=stage.emitted.host_callbacks,
+          options=options or None, backend=spmd.devices[0].client,
+          devices=spmd.devices)
+    else:
+      if device is not None and backend is None:
+        backend = device.client
+      compiled = xla.compile_module(
+          work, host_callbacks=stage.emitted.host_callbacks,
+          options=options or None, backend=backend, device=device)
   except xla.XlaCompileError as e:
     raise RefhloError(_located(str(e), stage.fun_where)) from None
   args = stage.emitted.args
@@ -592,7 +672,9 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
                     [a.is_ref for a in args], [a.dtype for a in args],
                     ref_results, stage.emitted.num_results, const_refs,
                     bool(stage.emitted.host_callbacks),
-                    placed=compiled.device != compiled.backend.local_devices()[0])
+                    placed=(spmd is None and
+                            compiled.device != compiled.backend.local_devices()[0]),
+                    spmd=spmd)
 
 
 _JAX_WORDS = {
@@ -630,6 +712,25 @@ def in_jax_terms(message: str) -> str:
   return "".join(out) + message[k:]
 
 
+def _annotate_shardings(module: Any, stage: Stage, spmd: Spmd) -> None:
+  """Puts each @main argument's sharding on it (`mhlo.sharding`); the
+  pipeline carries a ref's to the result it is donated to."""
+  from jaxlib.mlir import ir
+  main = next(op for op in module.body.operations
+              if ir.StringAttr(op.attributes["sym_name"]).value == "main")
+  n = len(stage.emitted.args)
+  old = (list(ir.ArrayAttr(main.attributes["arg_attrs"]))
+         if "arg_attrs" in main.attributes else [ir.DictAttr.get({})] * n)
+  new = []
+  for a, d in zip(stage.emitted.args, old):
+    dd = ir.DictAttr(d)
+    entries = {dd[i].name: dd[i].attr for i in range(len(dd))}
+    text = jp.hlo_sharding_text(spmd.sharding_of(a.source), len(a.shape))
+    entries["mhlo.sharding"] = ir.StringAttr.get(text)
+    new.append(ir.DictAttr.get(entries))
+  main.attributes["arg_attrs"] = ir.ArrayAttr.get(new)
+
+
 def _located(message: str, where: tuple[str, int, int] | None) -> str:
   """Gives diagnostics that carry no location (`error: ...` at the start of
   a line) the traced function's location."""
@@ -665,10 +766,24 @@ def _input_plan(exe: Executable) -> tuple[tuple[Any, ...], ...]:
   for src, is_ref, dtype, a in zip(exe.arg_sources, exe.arg_is_ref, exe.arg_dtypes,
                                    exe.stage.emitted.args):
     put = None
-    if not is_ref and a.shape == ():
+    if exe.spmd is not None and not is_ref:
+      put = _spmd_putter(exe.spmd.sharding_of(src), dtype)
+    elif not is_ref and a.shape == ():
       put = jp.scalar_putter(exe.xla.device, dtype)
     plan.append((src[0] == "arg", src[1], is_ref, dtype, put))
   return tuple(plan)
+
+
+def _spmd_putter(sharding: Any, dtype: np.dtype) -> Callable[[Any], Any]:
+  """Puts a non-ref argument of a sharded call where the program expects it:
+  a committed array already is (the cache key holds its sharding); anything
+  else is put with `sharding` (replicated when it was not committed)."""
+  def put(x: Any) -> Any:
+    if isinstance(x, jax.Array) and x.committed:
+      return x if x.dtype == dtype else x.astype(dtype)
+    return jax.device_put(np.asarray(x, dtype=dtype) if not isinstance(x, jax.Array)
+                          else x.astype(dtype), sharding)
+  return put
 
 
 def execute(exe: Executable, unique: Sequence[Any]) -> Any:
@@ -676,6 +791,8 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
   consts = exe.stage.consts
   inputs = []
   refs: dict[int, Any] = {}
+  if exe.spmd is not None and exe.out_handlers is None:
+    exe.out_handlers = _spmd_handlers(exe)
   plan = exe.plan
   if plan is None:
     plan = exe.plan = _input_plan(exe)
@@ -697,6 +814,8 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
             f"for {exe.xla.device} (device=/backend=); refs are updated in place "
             "where they are, so move the ref there first")
       inputs.append(buf)
+    elif put is not None and exe.spmd is not None:
+      inputs.append(put(x))
     elif type(x) is array_t or isinstance(x, jax.Array):
       if exe.placed:
         x = jax.device_put(x, exe.xla.device)
@@ -729,6 +848,29 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
   for k in exe.stage.weak_outputs:
     outs[k] = jp.weak_typed(outs[k])
   return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])
+
+
+def _spmd_handlers(exe: Executable) -> list[Any]:
+  """Result handlers of a sharded program: a donated ref's new buffer gets
+  the ref's sharding, the other outputs the one XLA chose (over the
+  arguments' mesh when they have one)."""
+  spmd = exe.spmd
+  avals = list(exe.stage.jaxpr.out_avals) if exe.stage.jaxpr is not None else []
+  xla_out = exe.xla.executable.get_output_shardings()
+  by_result = {res: arg for arg, res in exe.ref_results}
+  weak = set(exe.stage.weak_outputs)
+  handlers = []
+  for k, op_sharding in enumerate(xla_out):
+    if k in by_result:
+      a = exe.stage.emitted.args[by_result[k]]
+      handlers.append(jp.global_result_handler(a.shape, a.dtype, False,
+                                               spmd.sharding_of(a.source)))
+    else:
+      aval = avals[k]
+      handlers.append(jp.global_result_handler(
+          aval.shape, aval.dtype, k in weak,
+          jp.sharding_from_xla(op_sharding, spmd.devices, spmd.mesh)))
+  return handlers
 
 
 def _take_outputs(exe: Executable, results: Any) -> list[Any]:
