@@ -10,9 +10,6 @@ once, at start-up)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 _PROGRAM = textwrap.dedent("""
@@ -114,10 +111,5 @@ _PROGRAM = textwrap.dedent("""
 """)
 
 
-def test_placement_follows_the_arguments():
-  env = dict(os.environ)
-  env.pop("XLA_FLAGS", None)
-  proc = subprocess.run([sys.executable, "-c", _PROGRAM], capture_output=True,
-                        text=True, timeout=300, env=env)
-  assert proc.returncode == 0 and proc.stdout.strip().endswith("OK"), (
-      proc.stdout[-3000:] + proc.stderr[-3000:])
+def test_placement_follows_the_arguments(run_program_ok):
+  run_program_ok(_PROGRAM)
