@@ -637,8 +637,11 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     if opts.pass_pipeline is None:
       unknown = re.match(r"'([^']*)' does not refer to a registered pass", msg)
       if unknown:
-        raise UsageError(f"unknown command line option or pass '--{unknown.group(1)}' "
-                         f"(see --list-passes)") from None
+        name = unknown.group(1)
+        what = ("command line option" if name.startswith("mlir-")
+                else "command line option or pass")
+        raise UsageError(f"unknown {what} '--{name}'{did_you_mean(name)} "
+                         f"(see --help, --list-passes)") from None
     raise UsageError(f"invalid pass pipeline '{opts.pipeline_text}': {msg}") from None
   for name in opts.print_before + opts.print_after:
     if not _is_pass_name(name, ctx):
@@ -732,6 +735,20 @@ def _write_all(out: TextIO, text: str) -> None:
   while data:
     n = os.write(fd, data[:1 << 20])
     data = data[n:]
+
+
+COMMON_UPSTREAM_PASSES = ("canonicalize", "cse", "symbol-dce", "inline",
+                          "sccp", "loop-invariant-code-motion")
+
+
+def did_you_mean(name: str) -> str:
+  """"; did you mean '--x'?" for the closest flag of --help or pass name
+  (refhlo's, and the upstream ones --help names), else ""."""
+  import difflib
+  flags = re.findall(r"^\s+(?:-\w, )?--([\w-]+)", HELP, re.M)
+  candidates = sorted(set(flags) | set(_pass_entries()) | set(COMMON_UPSTREAM_PASSES))
+  close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+  return f"; did you mean '--{close[0]}'?" if close else ""
 
 
 def _is_pass_name(name: str, ctx) -> bool:

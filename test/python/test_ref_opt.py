@@ -610,6 +610,20 @@ def test_unknown_pass_flag(funcs):
                        "'nope' does not refer to a registered pass")
 
 
+def test_misspelled_flags_get_a_hint(funcs):
+  e = assert_clean_failure(ref_opt(str(funcs), "--ref-verfy"),
+                           r"unknown command line option or pass '--ref-verfy'; "
+                           r"did you mean '--ref-verify'\?")
+  assert "Traceback" not in e
+  # An unknown --mlir-* flag is an unknown flag, never taken for a pass name.
+  assert_clean_failure(ref_opt(str(funcs), "--mlir-print-ir-after-alll"),
+                       r"unknown command line option '--mlir-print-ir-after-alll'; "
+                       r"did you mean '--mlir-print-ir-after-all'\?")
+  e = assert_clean_failure(ref_opt(str(funcs), "--mlir-zzz"),
+                           r"unknown command line option '--mlir-zzz' \(see --help")
+  assert "did you mean" not in e
+
+
 def test_unknown_pass_option(funcs):
   assert_clean_failure(ref_opt(str(funcs), "--ref-verify{nope=1}"),
                        "pass 'ref-verify' has no option 'nope'")
