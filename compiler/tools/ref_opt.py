@@ -65,6 +65,7 @@ _BOOL_FLAGS = {
     "mlir-pretty-debuginfo": "pretty_debuginfo",
     "mlir-print-op-generic": "print_generic",
     "mlir-timing": "timing",
+    "dump-pass-pipeline": "dump_pipeline",
     "list-passes": "list_passes",
     "verify-each": "verify_each",
     "mlir-very-unsafe-disable-verifier-on-parsing": "no_verify_after_parse",
@@ -103,6 +104,7 @@ class Options:
   print_generic: bool = False
   elide_larger: int | None = None
   timing: bool = False
+  dump_pipeline: bool = False
   verify_each: bool = True  # MLIR's verifier after each pass
   no_verify_after_parse: bool = False  # skip the ref dialect's rules after parsing
   list_passes: bool = False
@@ -271,6 +273,8 @@ OPTIONS:
   --mlir-elide-elementsattrs-if-larger=<n>
                                        Elide elements attributes with more than n elements
   --mlir-timing                        Report the time spent in each pass (stderr)
+  --dump-pass-pipeline                 Print the pipeline that will run, pipelines
+                                       expanded into their passes (stderr)
   --list-passes                        List refhlo's passes and their options
   --allow-unregistered-dialect         Accepted for compatibility (always on)
   --help, -h                           This help
@@ -643,6 +647,10 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
         raise UsageError(f"unknown {what} '--{name}'{did_you_mean(name)} "
                          f"(see --help, --list-passes)") from None
     raise UsageError(f"invalid pass pipeline '{opts.pipeline_text}': {msg}") from None
+  if opts.dump_pipeline:
+    err.write("Pass Manager with the pipeline (pipelines expanded):\n"
+              + "builtin.module(" + ",".join(el.text for el, _ in expand_pipeline(
+                  opts.pipeline_text)) + ")\n")
   for name in opts.print_before + opts.print_after:
     if not _is_pass_name(name, ctx):
       raise UsageError(f"'{name}' does not refer to a registered pass "

@@ -855,3 +855,14 @@ def test_start_up_time(funcs):
     times.append(time.perf_counter() - t)
     assert p.returncode == 0
   assert min(times) < 0.5, times
+
+
+def test_dump_pass_pipeline_expands_registered_pipelines():
+  p = ref_opt(os.path.join(ROOT, "docs", "examples", "swap_row.mlir"),
+              "--ref-to-stablehlo", "--dump-pass-pipeline")
+  assert p.returncode == 0, p.stderr.decode()
+  e = p.stderr.decode()
+  assert re.search(r"builtin\.module\(ref-verify,.*ref-buffer-donation,"
+                   r"ref-effect-elimination,ref-prepare-for-xla,.*ref-check-lowered\)", e), e
+  assert "stablehlo.dynamic_update_slice" in p.stdout.decode()
+  assert "--dump-pass-pipeline" in ref_opt("--help").stdout.decode()
