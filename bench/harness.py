@@ -55,6 +55,8 @@ class CompileStats:
   temp_size_in_bytes: int | None
   ref_sized_copies: int | None
   why_copied: str | None = None   # refhlo's reason, where it knows one
+  # refhlo only: seconds per compile stage (trace, emit, pipeline, xla).
+  stages: dict[str, float] | None = None
 
   def in_place(self, ref_bytes: int) -> str:
     """'yes', or 'no' with the reason: in place means no ref-sized copy in the
@@ -104,7 +106,10 @@ def _stats_of(compiled: Any, seconds: float, ref_bytes: int) -> CompileStats:
   notes = getattr(compiled, "in_place_notes", None)
   if copies and notes is not None:
     why = "; ".join(notes()) or None
-  return CompileStats(seconds, temp, copies, why)
+  stages = None
+  if hasattr(compiled, "stage_times"):
+    stages = compiled.stage_times() or None
+  return CompileStats(seconds, temp, copies, why, stages)
 
 
 def _ref_buffer(ref: Any) -> Any:

@@ -101,9 +101,26 @@ def run_program(program: harness.Program, small: bool, rounds: int | None,
 
 
 def dataclasses_asdict(s: harness.CompileStats) -> dict[str, Any]:
-  return {"trace_compile_s": s.trace_compile_s,
-          "temp_size_in_bytes": s.temp_size_in_bytes,
-          "ref_sized_copies": s.ref_sized_copies}
+  out = {"trace_compile_s": s.trace_compile_s,
+         "temp_size_in_bytes": s.temp_size_in_bytes,
+         "ref_sized_copies": s.ref_sized_copies}
+  if s.stages:
+    out["stages"] = dict(s.stages)
+  return out
+
+
+_STAGES = ("trace_s", "emit_s", "pipeline_s", "xla_s")
+
+
+def stage_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
+  """(program, trace, emit, pipeline, xla, total) of refhlo's first compile."""
+  rows = []
+  for name, prog in report["programs"].items():
+    st = prog.get("variants", {}).get("refhlo", {}).get("stages")
+    if st:
+      rows.append((name, *(_fmt_time(st.get(k)) for k in _STAGES),
+                   _fmt_time(sum(st.get(k, 0.0) for k in _STAGES))))
+  return rows
 
 
 def _fmt_time(s: float | None) -> str:
@@ -147,6 +164,12 @@ def format_table(report: dict[str, Any]) -> str:
   widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
   lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
   lines.insert(1, "  ".join("-" * w for w in widths))
+  stages = stage_rows(report)
+  if stages:
+    lines.append("")
+    lines.append("refhlo's compile, per stage (trace / emit / pipeline / xla / sum):")
+    for r in stages:
+      lines.append("  " + r[0].ljust(22) + "  ".join(c.rjust(10) for c in r[1:]))
   sc = report.get("scaling")
   if isinstance(sc, list):
     lines.append("")
@@ -195,6 +218,12 @@ def format_markdown(report: dict[str, Any]) -> str:
           f"{_fmt_bytes(e.get('temp_size_in_bytes'))} | {e.get('ref_sized_copies', '-')} | "
           f"{_fmt_time(e.get('trace_compile_s'))} | {'yes' if e.get('agrees') else 'NO'} | "
           f"{e.get('in_place', '-')} |")
+  stages = stage_rows(report)
+  if stages:
+    lines += ["", "refhlo's compile, per stage:", "",
+              "| program | trace | emit | pipeline | xla | sum |",
+              "|---|---:|---:|---:|---:|---:|"]
+    lines += ["| " + " | ".join((f"`{r[0]}`",) + r[1:]) + " |" for r in stages]
   sc = report.get("scaling")
   if isinstance(sc, list):
     lines += ["", "| ref ops | repeats | parse (median) | parse per op | pipeline (median) "

@@ -112,6 +112,12 @@ class Compiled:
       min_bytes = min(sizes) if sizes else 1 << 62
     return self._exe.xla.copy_report(min_bytes)
 
+  def stage_times(self) -> dict[str, float]:
+    """Seconds each stage of compiling this program took: `trace_s` (JAX's
+    tracing), `emit_s` (the ref module), `pipeline_s` (ref-to-stablehlo, its
+    print included), `xla_s` (XLA's compile)."""
+    return dict(self._exe.timings)
+
   def in_place_notes(self) -> tuple[str, ...]:
     """Why the compile left an in-place option out (e.g. region-based copy
     removal is off for programs with loops, docs/inplace.md); empty if none."""

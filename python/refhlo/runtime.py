@@ -22,6 +22,7 @@ import dataclasses
 import inspect
 import os
 import re
+import time
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -131,6 +132,8 @@ class Stage:
   const_names: tuple[str | None, ...] = ()
   # The traced program, re-run op by op when jax_debug_nans/infs finds a NaN.
   jaxpr: Any = None
+  # Seconds spent tracing (JAX) and emitting the ref module.
+  timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -160,6 +163,8 @@ class Executable:
   out_handlers: list[Any] | None = None
   # Compiled for several devices (a sharded call), else None.
   spmd: Spmd | None = None
+  # Seconds per stage of the first call: trace, emit, pipeline, xla.
+  timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 # -- signatures ------------------------------------------------------------------
@@ -512,7 +517,9 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
     first_leaf.setdefault(u, leaf)
   uniq_names = [names[first_leaf[u]] if first_leaf[u] < len(names) else ""
                 for u in range(nuniq)]
+  t_trace = time.perf_counter()
   closed = jp.dce_closed_jaxpr(jp.trace_for_jit(flat_fun, stand_ins, fun, uniq_names))
+  t_emit = time.perf_counter()
   consts = list(closed.consts)
   for c in consts:
     if isinstance(c, jp.Ref):
@@ -542,9 +549,10 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
                     else f"argument {u}" for u in range(nuniq))
   const_names = tuple(_closed_over_name(fun, c) if isinstance(c, jp.Ref)
                       else None for c in consts)
+  t_done = time.perf_counter()
   return Stage(emitted, ref_text, out_store["tree"], consts, _fun_name(fun),
                tuple(sources), _fun_where(fun), weak, arg_names, const_names,
-               closed)
+               closed, {"trace_s": t_emit - t_trace, "emit_s": t_done - t_emit})
 
 
 def _check_ref_argument(ref: Any, what: str) -> None:
@@ -635,6 +643,7 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
     work = ir.Module.parse(stage.ref_text)
     if spmd is not None:
       _annotate_shardings(work, stage, spmd)
+  t_pipeline = time.perf_counter()
   try:
     pipeline.run_pipeline(work, "ref-to-stablehlo")
   except pipeline.PipelineFailure as e:
@@ -644,6 +653,7 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
   except pipeline.PipelineError as e:
     raise RefhloError(_located(f"error: {e}", stage.fun_where)) from None
   text = work.operation.get_asm(enable_debug_info=True)
+  t_xla = time.perf_counter()
   try:
     if spmd is not None:
       compiled = xla.compile_module(
@@ -674,7 +684,9 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
                     bool(stage.emitted.host_callbacks),
                     placed=(spmd is None and
                             compiled.device != compiled.backend.local_devices()[0]),
-                    spmd=spmd)
+                    spmd=spmd,
+                    timings={**stage.timings, "pipeline_s": t_xla - t_pipeline,
+                             "xla_s": time.perf_counter() - t_xla})
 
 
 _JAX_WORDS = {

@@ -40,6 +40,11 @@ def test_bench_small_runs_and_reports(tmp_path):
     # in-place contract: no ref-sized copy.
     assert "skipped" not in c and c.get("agrees") is True, (name, c)
     assert c["ref_sized_copies"] == 0, (name, c)
+    # The first compile, split by stage (issue: first-call cost).
+    st = c["stages"]
+    assert set(st) == {"trace_s", "emit_s", "pipeline_s", "xla_s"}, st
+    assert all(v > 0 for v in st.values()), st
+    assert sum(st.values()) <= c["trace_compile_s"] * 1.05, (st, c["trace_compile_s"])
   sc = report["scaling"]
   assert not isinstance(sc, dict), sc  # a dict here is a skip with a reason
   assert all(r["pipeline_s"] > 0 and r["parse_us_per_op"] > 0 and r["repeats"] >= 2
