@@ -47,13 +47,14 @@ from collections.abc import Iterator
 from jaxlib.mlir import ir
 
 from refhlo.compiler.dialect.indexer import Indexer
+from refhlo.compiler.dialect.ops import op_names
 from refhlo.compiler.dialect.types import DYNAMIC, is_ref_type, ref_shape
 
 _MAX_WINDOWS = 8
 """Windows of one root (and one set of kept dims) a value may denote before
 they are widened to one unknown window."""
 
-ACCESS_OP_NAMES = ("ref.get", "ref.set", "ref.swap", "ref.addupdate")
+ACCESS_OP_NAMES = op_names(indexer=True, makes_view=False)  # from the ops' traits
 """Ops that read or write part of a ref through an indexer."""
 
 

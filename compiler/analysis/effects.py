@@ -43,6 +43,7 @@ from refhlo.compiler.analysis.alias import (
     Root,
     callee_name,
 )
+from refhlo.compiler.dialect.ops import REF_OPS
 from refhlo.compiler.dialect.types import is_ref_type
 
 
@@ -68,18 +69,19 @@ class Effect(enum.Flag):
 
 ALL_EFFECTS = Effect.READ | Effect.WRITE | Effect.ACCUMULATE
 
-REF_OP_EFFECTS: dict[str, Effect] = {
-    "ref.get": Effect.READ,
-    "ref.freeze": Effect.READ,
-    "ref.set": Effect.WRITE,
-    "ref.swap": Effect.READ | Effect.WRITE,
-    "ref.addupdate": Effect.ACCUMULATE,
-    "ref.new": Effect.NONE,
-    "ref.empty": Effect.NONE,
-    "ref.view": Effect.NONE,
-    "ref.free": Effect.NONE,
-}
-"""The effect of each `ref` op on its ref operand."""
+def _effect_of(op_class: type) -> Effect:
+  e = Effect.NONE
+  if op_class.READS:
+    e |= Effect.READ
+  if op_class.WRITES:
+    e |= Effect.WRITE
+  if op_class.ACCUMULATES:
+    e |= Effect.ACCUMULATE
+  return e
+
+
+REF_OP_EFFECTS: dict[str, Effect] = {n: _effect_of(c) for n, c in REF_OPS.items()}
+"""The effect of each `ref` op on its ref operand (from its traits)."""
 
 
 @dataclasses.dataclass(frozen=True)

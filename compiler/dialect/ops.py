@@ -70,10 +70,23 @@ def is_discardable_attribute(name: str) -> bool:
 
 
 class _RefOp(ir.OpView):
-  """Common accessors: every ref op but new/empty takes the ref first."""
+  """Common accessors: every ref op but new/empty takes the ref first.
+
+  Each op declares what it does once, here (its traits); every table the
+  analyses, passes and the interpreter use is derived from them
+  (`op_names`, `REF_OP_TRAITS` below). A new op sets them and gets a rule in
+  each place `test_dialect.py::test_every_op_has_every_rule` checks."""
   _ODS_REGIONS = (0, True)
   ATTRIBUTES: tuple[str, ...] = ()
   """The op's own attributes; others must be discardable (see above)."""
+  READS = False        # reads the ref's contents
+  WRITES = False       # overwrites (part of) them
+  ACCUMULATES = False  # adds to them
+  HAS_VALUE_OPERAND = False  # operand 1 is the value written
+  HAS_INDEXER = False  # takes an indexer (window / indexed dims)
+  CREATES_ROOT = False  # makes a new location (the ref result)
+  MAKES_VIEW = False   # its result aliases part of the ref operand
+  ENDS_LIFE = False    # no use of the ref may follow (freeze, free)
 
   @property
   def ref(self) -> ir.Value:
@@ -82,7 +95,7 @@ class _RefOp(ir.OpView):
 
 class _AccessOp(_RefOp):
   """get/set/swap/addupdate/view: ref, [value], dyn offsets..., [indices]."""
-  HAS_VALUE_OPERAND = False
+  HAS_INDEXER = True
   ATTRIBUTES = INDEXER_ATTRIBUTES
 
   @property
@@ -132,6 +145,7 @@ class _AccessOp(_RefOp):
 class RefNewOp(_RefOp):
   """`%r = "ref.new"(%init)`: a new location holding `init`."""
   OPERATION_NAME = "ref.new"
+  CREATES_ROOT = True
 
   @property
   def init(self) -> ir.Value:
@@ -150,6 +164,7 @@ class RefNewOp(_RefOp):
 class RefEmptyOp(_RefOp):
   """`%r = "ref.empty"()`: a new location, undefined until written."""
   OPERATION_NAME = "ref.empty"
+  CREATES_ROOT = True
 
   @property
   def result(self) -> ir.Value:
@@ -164,6 +179,7 @@ class RefEmptyOp(_RefOp):
 class RefGetOp(_AccessOp):
   """`%v = "ref.get"(%r, offsets..., [indices])`: read (part of) the ref."""
   OPERATION_NAME = "ref.get"
+  READS = True
 
   @property
   def result(self) -> ir.Value:
@@ -202,12 +218,14 @@ class _WriteOp(_AccessOp):
 class RefSetOp(_WriteOp):
   """`"ref.set"(%r, %v, offsets..., [indices])`: write."""
   OPERATION_NAME = "ref.set"
+  WRITES = True
 
 
 @_mlir.register_operation(RefDialect)
 class RefSwapOp(_WriteOp):
   """`%old = "ref.swap"(%r, %v, offsets..., [indices])`: write, return old value."""
   OPERATION_NAME = "ref.swap"
+  READS = WRITES = True
   HAS_RESULT = True
 
   @property
@@ -219,12 +237,14 @@ class RefSwapOp(_WriteOp):
 class RefAddUpdateOp(_WriteOp):
   """`"ref.addupdate"(%r, %v, offsets..., [indices])`: `ref[idx] += v`."""
   OPERATION_NAME = "ref.addupdate"
+  ACCUMULATES = True
 
 
 @_mlir.register_operation(RefDialect)
 class RefFreezeOp(_RefOp):
   """`%v = "ref.freeze"(%r)`: final read; no use of the ref afterwards."""
   OPERATION_NAME = "ref.freeze"
+  READS = ENDS_LIFE = True
 
   @property
   def result(self) -> ir.Value:
@@ -240,6 +260,7 @@ class RefFreezeOp(_RefOp):
 class RefFreeOp(_RefOp):
   """`"ref.free"(%r)`: end of life; no use of the ref afterwards."""
   OPERATION_NAME = "ref.free"
+  ENDS_LIFE = True
 
   @classmethod
   def build(cls, ref: ir.Value, *, loc=None, ip=None) -> RefFreeOp:
@@ -250,6 +271,7 @@ class RefFreeOp(_RefOp):
 class RefViewOp(_AccessOp):
   """`%s = "ref.view"(%r, offsets...)`: a sub-ref aliasing a window of `%r`."""
   OPERATION_NAME = "ref.view"
+  MAKES_VIEW = True
   ATTRIBUTES = tuple(a for a in INDEXER_ATTRIBUTES if a != "indexed_dims")
   """Views are slices only: no `indexed_dims`."""
 
@@ -272,6 +294,24 @@ REF_OPS = {c.OPERATION_NAME: c for c in (
     RefFreezeOp, RefFreeOp, RefViewOp)}
 """Every v1 op, by name."""
 
-ACCESS_OPS = {c.OPERATION_NAME: c for c in (
-    RefGetOp, RefSetOp, RefSwapOp, RefAddUpdateOp, RefViewOp)}
+ACCESS_OPS = {n: c for n, c in REF_OPS.items() if c.HAS_INDEXER}
 """The ops that take an indexer."""
+
+
+def op_names(*, reads: bool | None = None, writes: bool | None = None,
+             changes: bool | None = None, indexer: bool | None = None,
+             creates_root: bool | None = None, makes_view: bool | None = None,
+             ends_life: bool | None = None) -> tuple[str, ...]:
+  """The names of the ops with the given traits (None: either), in
+  `REF_OPS` order. `changes`: writes or accumulates."""
+  want = (("READS", reads), ("WRITES", writes), ("HAS_INDEXER", indexer),
+          ("CREATES_ROOT", creates_root), ("MAKES_VIEW", makes_view),
+          ("ENDS_LIFE", ends_life))
+  out = []
+  for name, c in REF_OPS.items():
+    if any(v is not None and getattr(c, t) != v for t, v in want):
+      continue
+    if changes is not None and (c.WRITES or c.ACCUMULATES) != changes:
+      continue
+    out.append(name)
+  return tuple(out)

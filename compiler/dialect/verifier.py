@@ -54,9 +54,9 @@ from refhlo.compiler.dialect.types import (
 )
 
 _CONTROL_FLOW = ("stablehlo.while", "stablehlo.case", "stablehlo.if")
-_KILLERS = (ref_ops.RefFreezeOp.OPERATION_NAME, ref_ops.RefFreeOp.OPERATION_NAME)
-_WRITES = (ref_ops.RefSetOp.OPERATION_NAME, ref_ops.RefSwapOp.OPERATION_NAME,
-           ref_ops.RefAddUpdateOp.OPERATION_NAME)
+# From the ops' traits (dialect/ops.py).
+_KILLERS = ref_ops.op_names(ends_life=True)
+_WRITES = ref_ops.op_names(changes=True)
 
 _Dead = dict  # ir.Value -> the ref.freeze / ref.free op that ended its life
 

@@ -12,11 +12,13 @@ import dataclasses
 from jaxlib.mlir import ir
 
 from refhlo.compiler.analysis.alias import AliasAnalysis, AliasResult
+from refhlo.compiler.dialect.ops import op_names
 from refhlo.compiler.dialect.types import is_ref_type
 from refhlo.compiler.passes import Pass, string_array
 
-_PRODUCERS = ("ref.new", "ref.empty", "ref.view")
-_ACCESSES = ("ref.get", "ref.set", "ref.swap", "ref.addupdate", "ref.freeze")
+# From the ops' traits (dialect/ops.py).
+_PRODUCERS = op_names(creates_root=True) + op_names(makes_view=True)
+_ACCESSES = op_names(indexer=True, makes_view=False) + op_names(reads=True, ends_life=True)
 
 
 @dataclasses.dataclass

@@ -36,12 +36,13 @@ from jaxlib.mlir import ir
 
 from refhlo.compiler import irutil
 from refhlo.compiler.dialect.indexer import Indexer, IndexerError
+from refhlo.compiler.dialect.ops import REF_OPS, op_names
 from refhlo.compiler.dialect.types import RefTypeError, is_ref_type, ref_value_type
 from refhlo.compiler.passes import Pass, PassError
 from refhlo.compiler.transforms import _lower_access as la
 from refhlo.compiler.transforms.ref_prepare_for_xla import REF_RESULTS_ATTR
 
-_WRITE_OPS = ("ref.set", "ref.swap", "ref.addupdate")
+_WRITE_OPS = op_names(changes=True)  # from the ops' traits
 _walk_ops = irutil.walk_ops
 _walk_ops_region = irutil.walk_region_ops
 _callee_name = irutil.callee_name
@@ -400,34 +401,9 @@ class _Rewriter:
         raise PassError(op, f"'{name}' cannot take or produce refs")
       return
     with ir.InsertionPoint(op), op.location:
-      if name == "ref.new":
-        t = self._value_type(op, op.results[0].type)
-        self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
-        env[op.results[0]] = op.operands[0]
-        self.dead.append(op)
-      elif name == "ref.empty":
-        t = self._value_type(op, op.results[0].type)
-        self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
-        env[op.results[0]] = la.zeros(t)
-        self.dead.append(op)
-      elif name == "ref.view":
-        lens = self._lens(op, op.operands[0])
-        idx = _indexer(op)
-        if idx.indexed_dims:
-          raise PassError(op, "a view cannot have indexed dims")
-        dyn = [op.operands[i] for i in range(1, len(op.operands))]
-        self.lenses[op.results[0]] = la.compose_view(lens, idx, dyn)
-        self.dead.append(op)
-      elif name in ("ref.get", "ref.set", "ref.swap", "ref.addupdate"):
-        self._access(op, env)
-      elif name == "ref.freeze":
-        lens = self._lens(op, op.operands[0])
-        v = la.read(env[lens.root], la.whole(lens))
-        op.results[0].replace_all_uses_with(v)
-        op.erase()
-      elif name == "ref.free":
-        self._lens(op, op.operands[0])
-        op.erase()
+      rule = _PROMOTION_RULES.get(name)
+      if rule is not None:
+        rule(self, op, env)
       elif name.startswith("ref."):
         raise PassError(op, f"unknown ref op '{name}'")
       elif name == "func.call" and _has_ref_operand(op):
@@ -442,14 +418,47 @@ class _Rewriter:
         raise PassError(op, f"refs cannot be used inside '{name}' (only inside "
                         "stablehlo.while, stablehlo.case and stablehlo.if)")
 
-  # -- accesses -------------------------------------------------------------
+  # -- the promotion rules of the ref ops (`_PROMOTION_RULES`) ------------------
+
+  def _new(self, op: ir.Operation, env) -> None:
+    t = self._value_type(op, op.results[0].type)
+    self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
+    env[op.results[0]] = op.operands[0]
+    self.dead.append(op)
+
+  def _empty(self, op: ir.Operation, env) -> None:
+    t = self._value_type(op, op.results[0].type)
+    self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
+    env[op.results[0]] = la.zeros(t)
+    self.dead.append(op)
+
+  def _view(self, op: ir.Operation, env) -> None:
+    lens = self._lens(op, op.operands[0])
+    idx = _indexer(op)
+    if idx.indexed_dims:
+      raise PassError(op, "a view cannot have indexed dims")
+    dyn = [op.operands[i] for i in range(1, len(op.operands))]
+    self.lenses[op.results[0]] = la.compose_view(lens, idx, dyn)
+    self.dead.append(op)
+
+  def _freeze(self, op: ir.Operation, env) -> None:
+    lens = self._lens(op, op.operands[0])
+    v = la.read(env[lens.root], la.whole(lens))
+    op.results[0].replace_all_uses_with(v)
+    op.erase()
+
+  def _free(self, op: ir.Operation, env) -> None:
+    self._lens(op, op.operands[0])
+    op.erase()
 
   def _access(self, op: ir.Operation, env) -> None:
-    name = op.name
+    """get/set/swap/addupdate, from the op's traits: a read returns the old
+    value, a write or an accumulation updates the root's current value."""
+    traits = REF_OPS[op.name]
     operands = list(op.operands)  # one trip into the bindings
     lens = self._lens(op, operands[0])
     idx = _indexer(op)
-    has_value = name != "ref.get"
+    has_value = traits.HAS_VALUE_OPERAND
     rest = operands[2 if has_value else 1:]
     if len(rest) != idx.num_operands():
       raise PassError(op, f"expected {idx.num_operands()} offset/indices operands, "
@@ -457,11 +466,11 @@ class _Rewriter:
     dyn, indices = idx.split_operands(rest) if rest else ((), None)
     acc = la.root_access(lens, idx, dyn, indices)
     cur = env[lens.root]
-    if name == "ref.get" or name == "ref.swap":
+    if traits.READS:
       old = la.read(cur, acc)
       op.results[0].replace_all_uses_with(old)
     if has_value:
-      env[lens.root] = la.write(cur, acc, operands[1], add=name == "ref.addupdate")
+      env[lens.root] = la.write(cur, acc, operands[1], add=traits.ACCUMULATES)
     op.erase()
 
   # -- calls -------------------------------------------------------------------
@@ -550,3 +559,15 @@ def _written_roots_of_call(call: ir.Operation, mod: _Module) -> list[ir.Value]:
   w = mod.written.get(_callee_name(call), [])
   return [_root_of(v) for i, v in enumerate(call.operands)
           if is_ref_type(v.type) and i < len(w) and w[i]]
+
+
+# How effect elimination promotes each ref op (every op in REF_OPS has one:
+# test_dialect.py::test_every_op_has_every_rule).
+_PROMOTION_RULES = {
+    "ref.new": _Rewriter._new,
+    "ref.empty": _Rewriter._empty,
+    "ref.view": _Rewriter._view,
+    "ref.freeze": _Rewriter._freeze,
+    "ref.free": _Rewriter._free,
+    **{name: _Rewriter._access for name in op_names(indexer=True, makes_view=False)},
+}

@@ -39,7 +39,7 @@ from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
 from refhlo.compiler.dialect.indexer import Indexer
-from refhlo.compiler.dialect.ops import RefAddUpdateOp
+from refhlo.compiler.dialect.ops import RefAddUpdateOp, op_names
 from refhlo.compiler.dialect.types import RefTypeError, is_numeric, is_ref_type, ref_value_type
 from refhlo.compiler.passes import Pass
 
@@ -97,7 +97,7 @@ _PURE_OPS = frozenset({
 })
 
 # Ref ops that cannot write any ref (between the read and the write of a set).
-_NON_WRITING_REF_OPS = frozenset({"ref.get", "ref.new", "ref.empty", "ref.view"})
+_NON_WRITING_REF_OPS = frozenset(op_names(changes=False, ends_life=False))
 
 
 # -- matching -------------------------------------------------------------------

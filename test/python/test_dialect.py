@@ -504,3 +504,29 @@ def test_verifier_is_fast_on_large_modules(ctx):
   t0 = time.perf_counter()
   assert verify_module(m) == []
   assert time.perf_counter() - t0 < 5.0
+
+
+def test_every_op_has_every_rule():
+  """Each ref op declares its traits once (dialect/ops.py); every place that
+  gives an op a meaning has a rule for each op, and the derived tables agree
+  with the traits, so that a new op cannot be half-added."""
+  from refhlo.compiler import interpreter
+  from refhlo.compiler.analysis.effects import REF_OP_EFFECTS, Effect
+  from refhlo.compiler.dialect import ops
+  from refhlo.compiler.transforms import ref_effect_elimination as ee
+  names = set(ops.REF_OPS)
+  assert names == {n for n in interpreter._RULES if n.startswith("ref.")}
+  assert names == set(REF_OP_EFFECTS)
+  assert names == set(ee._PROMOTION_RULES)
+  for name, c in ops.REF_OPS.items():
+    e = REF_OP_EFFECTS[name]
+    assert (Effect.READ in e) == c.READS and (Effect.WRITE in e) == c.WRITES
+    assert (Effect.ACCUMULATE in e) == c.ACCUMULATES
+    # A value operand is what a write or an accumulation writes.
+    assert c.HAS_VALUE_OPERAND == (c.WRITES or c.ACCUMULATES), name
+    # Every op but the creators takes a ref first; views and creators make one.
+    assert not (c.CREATES_ROOT and (c.READS or c.WRITES or c.HAS_INDEXER)), name
+    assert not (c.ENDS_LIFE and (c.HAS_INDEXER or c.WRITES)), name
+  assert ee._WRITE_OPS == ("ref.set", "ref.swap", "ref.addupdate")
+  assert set(ops.ACCESS_OPS) == {"ref.get", "ref.set", "ref.swap", "ref.addupdate",
+                                 "ref.view"}
