@@ -309,10 +309,11 @@ def _ref_shape(ref: ir.Value) -> tuple[int, ...]:
 
 def _split_transforms(ref: ir.Value, flat_idx: Sequence[Any], tree: Any
                       ) -> tuple[ir.Value, Any]:
-  """Applies all but the last transform as `ref.view`s; returns (ref, last)."""
+  """Applies all but the last transform as `ref.view`s (or gathers into a
+  local ref, see below); returns (ref, last, writebacks for `_write_back`)."""
   transforms = list(jp.tree_unflatten(tree, list(flat_idx)))
   if not transforms:
-    return ref, None
+    return ref, None, []
   for t in transforms:
     if not isinstance(t, jp.NDIndexer):
       raise EmitError(f"unsupported ref transform {type(t).__name__}")
@@ -329,21 +330,34 @@ def _split_transforms(ref: ir.Value, flat_idx: Sequence[Any], tree: Any
       transforms[k:k + 2] = [_FoldedIndexer(v, nxt)]
     else:
       k += 1
+  writebacks: list[tuple[ir.Value, _Access, ir.Value]] = []
   for t in transforms[:-1]:
     if isinstance(t, _FoldedIndexer) or (_jax_elementwise(t) and not _is_static(t)):
-      # JAX checks every element against both the view and the ref; a
-      # `ref.view` is a window and cannot say that. Refuse rather than give
-      # a different answer (docs/dialect.md, "Out of range").
-      raise EmitError(
-          "a strided view with a traced, negative or out-of-range start "
-          "(`r.at[ds(i, n, step)]`), indexed again element by element (a "
-          "strided slice or an integer array), is not supported: index the "
-          "ref once, or give the view a static start in range")
+      # JAX checks every element against both the view and the ref, which
+      # one `ref.view` (a window) cannot say. Do what JAX's discharge does:
+      # gather the view's elements (reads clamp) into a local ref, access
+      # that, and for a write scatter the local ref back through the view
+      # (out-of-range elements dropped): `_write_back`.
+      acc = _access(t, _ref_shape(ref))
+      tmp = RefGetOp.build(ref, acc.indexer, acc.dynamic_offsets, acc.indices).result
+      local = RefNewOp.build(_to_numpy(tmp, acc.to_numpy)).result
+      writebacks.append((ref, acc, local))
+      ref = local
+      continue
     acc = _access(t, _ref_shape(ref), WINDOW)
     if acc.indices is not None:
       raise EmitError("a view of a ref cannot be indexed by integer arrays")
     ref = RefViewOp.build(ref, acc.indexer, acc.dynamic_offsets).result
-  return ref, transforms[-1]
+  return ref, transforms[-1], writebacks
+
+
+def _write_back(writebacks: list[tuple[ir.Value, _Access, ir.Value]]) -> None:
+  """After a write through gathered views (`_split_transforms`): each local
+  copy goes back to its parent through the same elementwise access, innermost
+  first, as JAX's swap discharge scatters it."""
+  for parent, acc, local in reversed(writebacks):
+    value = _to_ours(RefFreezeOp.build(local).result, acc.to_numpy)
+    RefSetOp.build(parent, value, acc.indexer, acc.dynamic_offsets, acc.indices)
 
 
 def _is_static(nd: Any) -> bool:
@@ -461,7 +475,7 @@ def _cast_value(value: ir.Value, ref: ir.Value) -> ir.Value:
 
 @_rule
 def _get_rule(ctx, ref, *flat_idx, tree):
-  ref, nd = _split_transforms(ref, flat_idx, tree)
+  ref, nd, _ = _split_transforms(ref, flat_idx, tree)
   if nd is None:
     return [RefGetOp.build(ref).result]
   acc = _access(nd, _ref_shape(ref))
@@ -471,27 +485,31 @@ def _get_rule(ctx, ref, *flat_idx, tree):
 
 @_rule
 def _swap_rule(ctx, ref, value, *flat_idx, tree):
-  ref, nd = _split_transforms(ref, flat_idx, tree)
+  ref, nd, writebacks = _split_transforms(ref, flat_idx, tree)
   value = _cast_value(value, ref)
   if nd is None:
-    return [RefSwapOp.build(ref, value).result]
+    out = RefSwapOp.build(ref, value).result
+    _write_back(writebacks)
+    return [out]
   acc = _access(nd, _ref_shape(ref))
   ours = _to_ours(value, acc.to_numpy)
   out = RefSwapOp.build(ref, ours, acc.indexer, acc.dynamic_offsets,
                         acc.indices).result
+  _write_back(writebacks)
   return [_to_numpy(out, acc.to_numpy)]
 
 
 @_rule
 def _addupdate_rule(ctx, ref, value, *flat_idx, tree):
-  ref, nd = _split_transforms(ref, flat_idx, tree)
+  ref, nd, writebacks = _split_transforms(ref, flat_idx, tree)
   value = _cast_value(value, ref)
   if nd is None:
     RefAddUpdateOp.build(ref, value)
-    return []
-  acc = _access(nd, _ref_shape(ref))
-  RefAddUpdateOp.build(ref, _to_ours(value, acc.to_numpy), acc.indexer,
-                       acc.dynamic_offsets, acc.indices)
+  else:
+    acc = _access(nd, _ref_shape(ref))
+    RefAddUpdateOp.build(ref, _to_ours(value, acc.to_numpy), acc.indexer,
+                         acc.dynamic_offsets, acc.indices)
+  _write_back(writebacks)
   return []
 
 

@@ -14,7 +14,6 @@ marks the first kind with `mode = "elementwise"`.
   refhlo.jit's results and final ref contents equal jax.jit's. Each (form, op)
   is compiled once and run for every variant's index values.
   `test_jit_views_match_jax`: the same through `ref.at[...]` views;
-  `test_strided_view_indexed_elementwise_is_refused`: the one form refused;
   `test_jax_jit_nested_dynamic_slice_fold`: where compiled jax.jit is wrong.
 * `test_frontend_marks_elementwise_accesses`,
   `test_indexer_mode_round_trip_and_check`: the `mode` attribute.
@@ -227,6 +226,16 @@ VIEW_FORMS: dict[str, tuple[Callable, dict[str, tuple]]] = {
         "in": (1,), "cross": (3,), "neg": (-1,), "wrap": (2**31 - 1,)}),
     "constant_strided_view": (lambda r: r.at[ds(jnp.int32(7), 2, 2)].at[...],
                               {"cross": ()}),
+    # A strided view with a traced (or unchecked constant) start, indexed
+    # element by element again: gathered into a local ref and scattered back
+    # (emit.py `_write_back`), checked against the view and against the ref.
+    "strided_view_indexed_strided": (lambda r, i, j: r.at[ds(i, 3, 2)].at[j, ::2], {
+        "in": (1, 1), "cross": (5, 2), "out": (9, 3), "neg": (-3, -1),
+        "wrap": (2**31 - 1, 0)}),
+    "constant_strided_view_indexed_strided": (
+        lambda r, j: r.at[ds(jnp.int32(7), 2, 2)].at[j, ::2], {"in": (0,), "out": (5,)}),
+    "strided_view_indexed_array": (lambda r, i, a: r.at[ds(i, 3, 2)].at[a], {
+        "in": (1, [0, 2]), "cross": (5, [1, 2]), "neg": (-3, [-1, 0])}),
 }
 
 
@@ -270,32 +279,6 @@ def test_jit_views_match_jax(name: str, op: str):
     if want[0] is not None:
       np.testing.assert_array_equal(got[0], want[0], err_msg=f"{what}: result")
     np.testing.assert_array_equal(got[1], want[1], err_msg=f"{what}: final ref")
-
-
-def test_strided_view_indexed_elementwise_is_refused():
-  """A strided view with a dynamic start, indexed element by element again:
-  JAX checks each element against the view and the ref, which one refhlo
-  access cannot express. refhlo refuses it with a located RefhloError (it
-  used to give a different answer), before anything runs; the ref is intact."""
-  def f(r, i, j):
-    r.at[ds(i, 3, 2)][j, ::2] = -jnp.ones(3)
-  x = (np.arange(48, dtype=np.float32) + 1).reshape(S2)
-  r = jax.new_ref(jnp.asarray(x))
-  with pytest.raises(refhlo.RefhloError, match="strided view with a traced"):
-    refhlo.jit(f)(r, 5, 2)
-  np.testing.assert_array_equal(np.asarray(r[...]), x)
-  # So is one whose start is a constant out of range (JAX does not check it).
-  def h(r, j):
-    r.at[ds(jnp.int32(7), 2, 2)][j, ::2] = -jnp.ones(3)
-  with pytest.raises(refhlo.RefhloError, match="out-of-range start"):
-    refhlo.jit(h)(r, 2)
-  np.testing.assert_array_equal(np.asarray(r[...]), x)
-  # A static start is a plain window: supported, jax.jit's answer.
-  def g(r, j):
-    r.at[ds(1, 3, 2)][j, ::2] = -jnp.ones(3)
-  want = _run(jax.jit(g), (2,), x, None)
-  got = _run(refhlo.jit(g), (2,), x, None)
-  np.testing.assert_array_equal(got[1], want[1])
 
 
 def test_jax_jit_nested_dynamic_slice_fold():
