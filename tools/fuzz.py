@@ -390,24 +390,8 @@ class JaxChecker:
     """The emitted ref module run by the NumPy interpreter (None: n/a)."""
     jax = self.jax
     from refhlo import runtime
-    from refhlo.compiler.interpreter import RefCell, interpret
     inst = prog.instantiate()
-    args = tuple(inst.args)
-    stage = runtime.trace(inst.fn, args, {}, (), ())
-    leaves = jax.tree_util.tree_leaves((args, {}))
-    _, _, unique_of = runtime.signature(leaves)
-    unique = {u: x for x, u in zip(leaves, unique_of)}
-    cells: dict[int, Any] = {}
-    inputs = []
-    for a in stage.emitted.args:
-      x = unique[a.source[1]] if a.source[0] == "arg" else stage.consts[a.source[1]]
-      if a.is_ref:
-        cells[id(x)] = cells.get(id(x)) or RefCell(np.asarray(x[...]))
-        inputs.append(cells[id(x)])
-      else:
-        inputs.append(np.asarray(x, dtype=a.dtype))
-    results, _ = interpret(stage.emitted.module, "main", inputs)
-    out = jax.tree_util.tree_unflatten(stage.out_tree, results)
+    out, cells = runtime.interpret_call(inst.fn, tuple(inst.args))
     leaves, tree = jax.tree_util.tree_flatten(out)
     outcome: dict[str, Any] = {"tree": str(tree)}
     for k, x in enumerate(leaves):

@@ -1059,3 +1059,30 @@ def _deoptimized_rerun(exe: Executable, unique: Sequence[Any]
   except Exception as e:  # the de-optimized run is best effort
     return None, e
   return None, None
+
+
+def interpret_call(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any] | None = None,
+                   static_argnums: tuple[int, ...] = ()) -> tuple[Any, dict[int, Any]]:
+  """Traces and emits `fun(*args, **kwargs)` and runs the emitted ref module
+  in the NumPy interpreter (a checking aid: tests and tools/fuzz.py compare it
+  with XLA). Returns (the outputs as the function returns them, the
+  interpreter's cell per ref argument or closed-over ref, by `id`); the refs
+  themselves are left untouched."""
+  from refhlo.compiler.interpreter import RefCell, interpret
+  kwargs = kwargs or {}
+  stage = trace(fun, args, kwargs, static_argnums, ())
+  dyn_args, dyn_kwargs, _ = split_static(args, kwargs, static_argnums, ())
+  leaves = jax.tree_util.tree_leaves((dyn_args, dyn_kwargs))
+  _, _, unique_of = signature(leaves)
+  unique = {u: x for x, u in zip(leaves, unique_of)}
+  cells: dict[int, Any] = {}
+  inputs = []
+  for a in stage.emitted.args:
+    x = unique[a.source[1]] if a.source[0] == "arg" else stage.consts[a.source[1]]
+    if a.is_ref:
+      cells[id(x)] = cells.get(id(x)) or RefCell(np.asarray(x[...]))
+      inputs.append(cells[id(x)])
+    else:
+      inputs.append(np.asarray(x, dtype=a.dtype))
+  results, _ = interpret(stage.emitted.module, "main", inputs)
+  return jax.tree_util.tree_unflatten(stage.out_tree, results), cells

@@ -21,7 +21,6 @@ import pytest
 from jax import lax
 
 from refhlo import runtime
-from refhlo.compiler.interpreter import RefCell, interpret
 
 
 @dataclasses.dataclass
@@ -633,23 +632,8 @@ def assert_trees_close(a, b):
 
 def run_interpreter(case: Case):
   """Emits `case` and runs the emitted module in the NumPy interpreter."""
-  stage = runtime.trace(case.fn, case.args, case.kwargs, case.static_argnums, ())
-  dyn_args, dyn_kwargs, _ = runtime.split_static(
-      case.args, case.kwargs, case.static_argnums, ())
-  leaves = jax.tree_util.tree_leaves((dyn_args, dyn_kwargs))
-  _, _, unique_of = runtime.signature(leaves)
-  unique = {u: x for x, u in zip(leaves, unique_of)}
-  cells: dict[int, RefCell] = {}
-  inputs = []
-  for a in stage.emitted.args:
-    x = unique[a.source[1]] if a.source[0] == "arg" else stage.consts[a.source[1]]
-    if a.is_ref:
-      cells[id(x)] = cells.get(id(x)) or RefCell(np.asarray(x[...]))
-      inputs.append(cells[id(x)])
-    else:
-      inputs.append(np.asarray(x, dtype=a.dtype))
-  results, _ = interpret(stage.emitted.module, "main", inputs)
-  out = jax.tree_util.tree_unflatten(stage.out_tree, results)
+  out, cells = runtime.interpret_call(case.fn, case.args, case.kwargs,
+                                      case.static_argnums)
   final = [cells[id(r)].value() if id(r) in cells else np.asarray(r[...])
            for r in case.watch]
   return out, final
