@@ -27,8 +27,11 @@ rewrites two patterns without changing what the program computes:
     in-place update: measured, the nested 0/1-trip loop is then in place where
     the case copies, but it copies more than the case when a branch reads
     first.
-- **A `dynamic_slice` of a `dynamic_slice`** gets its start clamp made
-  explicit: XLA folds the two slices and adds the inner start unclamped.
+- **Every dynamic start** of a `dynamic_slice`, `dynamic_update_slice` or
+  `gather` gets its clamp made explicit (unless it is provably in range):
+  XLA folds a chain of them (a slice of a slice, an update of an updated
+  slice, a gather of a slice, also across calls it inlines) into one op and
+  adds the starts unclamped.
 - **A view's window passed to a callee that writes it** (`dynamic_slice` ->
   call -> `dynamic_update_slice` back into the same buffer) goes through a
   `stablehlo.optimization_barrier`: XLA (jax 0.10.2, also under plain
@@ -45,6 +48,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
@@ -77,9 +81,10 @@ after the op (the branches return the window and its offsets), a single
 writing branch is moved last (XLA only updates the last branch's result in
 place), and several writing branches become while loops running 0 or 1 times.
 A view's window passed to a callee that writes it goes through an
-`optimization_barrier`, and a dynamic_slice of a dynamic_slice gets its start
-clamp made explicit (both work around XLA miscompiles). Results are
-unchanged.
+`optimization_barrier`, and every dynamic start of a dynamic_slice,
+dynamic_update_slice or gather gets its clamp made explicit (both work around
+XLA miscompiles: XLA folds chains of slices and adds the starts unclamped).
+Results are unchanged.
 
 Before:
 
@@ -119,8 +124,8 @@ func.func @f(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
         for op in ops:
           if op.name == "func.call":
             _barrier_windows(op)
-          elif op.name == "stablehlo.dynamic_slice":
-            _clamp_nested_slice_starts(op)
+          elif op.name in _SLICING:
+            _clamp_starts(op)
         # Inner branch ops first: reversed pre-order puts children before
         # their parents.
         for op in reversed(ops):
@@ -175,27 +180,118 @@ def _barrier_windows(call: ir.Operation) -> None:
       call.operands[i] = b
 
 
-# -- a dynamic_slice of a dynamic_slice -------------------------------------------
+# -- explicit start clamps ---------------------------------------------------------
+
+_SLICING = ("stablehlo.dynamic_slice", "stablehlo.dynamic_update_slice", "stablehlo.gather")
 
 
-def _clamp_nested_slice_starts(op: ir.Operation) -> None:
-  """Makes the (implicit) clamp of a `dynamic_slice`'s starts explicit when
-  its operand is itself a `dynamic_slice`: XLA:CPU (jax 0.10.2, also under
-  plain `jax.jit`) folds the two into one slice of the outer operand and adds
-  the inner start unclamped (`ds(ds(x, 0, 5), 1000, 1)` reads x[7], not x[4];
-  canary `test_xla_nested_dynamic_slice_fold` in test/python/test_xla_helper.py).
-  The explicit clamp has the same meaning and keeps the fold exact."""
-  src = op.operands[0]
-  if isinstance(src.owner, ir.Block) or src.owner.operation.name != "stablehlo.dynamic_slice":
+def _clamp_starts(op: ir.Operation) -> None:
+  """Makes the implicit clamp of a slicing op's starts explicit, where the
+  starts are not already known to be in range.
+
+  `dynamic_slice`, `dynamic_update_slice` and `gather` clamp each start into
+  `[0, dim - size]`. XLA's algebraic simplifier (jax 0.10.2, XLA:CPU, also
+  under plain `jax.jit`) folds a chain of them, a slice of a slice or an
+  update of an updated slice, into one op on the outer buffer whose start
+  is the **unclamped** sum of both starts: `ds(ds(x, 1000, 5), 3, 1)` reads
+  `x[7]`, not `x[6]`; `gather(ds(x, 1000, 7), [-1])` reads `x[0]`, not `x[1]`;
+  `dus(x, dus(ds(x, j), v, i), j)` writes at `clamp(j + i)`. The chain need not
+  be visible here: a callee's slice of its argument folds with the caller's
+  slice once XLA inlines the call (ref seed 739871). With every start
+  explicitly in range the fold's sum is exact, so each op gets its clamp
+  (scalar ops; a gather's index tensor is clamped elementwise). Canaries:
+  `test_xla_nested_dynamic_slice_fold` and its neighbours in
+  test/python/test_xla_helper.py."""
+  if op.name == "stablehlo.gather":
+    _clamp_gather_indices(op)
     return
-  shape = ir.RankedTensorType(src.type).shape
-  sizes = list(ir.DenseI64ArrayAttr(op.attributes["slice_sizes"]))
+  operand_shape = ir.RankedTensorType(op.operands[0].type).shape
+  if op.name == "stablehlo.dynamic_slice":
+    sizes, first = list(ir.DenseI64ArrayAttr(op.attributes["slice_sizes"])), 1
+  else:
+    sizes, first = ir.RankedTensorType(op.operands[1].type).shape, 2
   with ir.InsertionPoint(op), op.location:
-    for k in range(len(shape)):
-      start = op.operands[1 + k]
-      elt = la.elt_of(start)
-      lo, hi = la.int_const(0, elt), la.int_const(shape[k] - sizes[k], elt)
-      op.operands[1 + k] = stablehlo.ClampOp(lo, start, hi).result
+    for k, (n, size) in enumerate(zip(operand_shape, sizes)):
+      start = op.operands[first + k]
+      if not _within(start, n - size):
+        op.operands[first + k] = la.clamp_range(start, 0, n - size)
+
+
+def _clamp_gather_indices(op: ir.Operation) -> None:
+  dn = stablehlo.GatherDimensionNumbers(op.attributes["dimension_numbers"])
+  if len(dn.operand_batching_dims):
+    return  # refhlo never emits batched gathers
+  operand_shape = ir.RankedTensorType(op.operands[0].type).shape
+  sizes = list(ir.DenseI64ArrayAttr(op.attributes["slice_sizes"]))
+  his = [operand_shape[d] - sizes[d] for d in dn.start_index_map]
+  indices = op.operands[1]
+  if _within(indices, min(his)):
+    return
+  itype = ir.RankedTensorType(indices.type)
+  elt, shape = itype.element_type, list(itype.shape)
+  width = ir.IntegerType(elt).width
+  tmax = (1 << (width if la.is_unsigned(elt) else width - 1)) - 1
+  his = [min(h, tmax) for h in his]
+  with ir.InsertionPoint(op), op.location:
+    lo = la.int_const(0, elt, shape)
+    if len(set(his)) == 1:
+      hi = la.int_const(his[0], elt, shape)
+    else:  # one bound per index component, along the index vector dim
+      vec = ir.RankedTensorType.get([len(his)], elt)
+      attr = ir.DenseElementsAttr.get(np.array(his, _np_int(elt)), type=vec)
+      hi = stablehlo.BroadcastInDimOp(itype, stablehlo.ConstantOp(attr).result,
+                                      [dn.index_vector_dim]).result
+    op.operands[1] = stablehlo.ClampOp(lo, indices, hi).result
+
+
+def _np_int(elt: ir.Type) -> type:
+  width = ir.IntegerType(elt).width
+  return np.dtype(("u" if la.is_unsigned(elt) else "i") + str(max(width, 8) // 8))
+
+
+def _within(v: ir.Value, hi: int, depth: int = 8) -> bool:
+  """Whether every element of the integer value `v` is provably in [0, hi]:
+  a constant, a clamp with constant bounds, an iota, or those through
+  broadcasts, reshapes, concatenations and integer widenings."""
+  if hi < 0 or depth == 0 or isinstance(v.owner, ir.Block):
+    return False
+  op = v.owner.operation
+  if op.name == "stablehlo.constant":
+    vals = _int_values(op.attributes["value"])
+    return vals is not None and min(vals) >= 0 and max(vals) <= hi
+  if op.name == "stablehlo.clamp":
+    lo_v, hi_v = (_int_values(o.owner.operation.attributes["value"])
+                  if not isinstance(o.owner, ir.Block)
+                  and o.owner.operation.name == "stablehlo.constant" else None
+                  for o in (op.operands[0], op.operands[2]))
+    return (lo_v is not None and hi_v is not None and min(lo_v) >= 0
+            and max(hi_v) <= hi)
+  if op.name == "stablehlo.iota":
+    t = ir.RankedTensorType(v.type)
+    return t.shape[ir.IntegerAttr(op.attributes["iota_dimension"]).value] - 1 <= hi
+  if op.name in ("stablehlo.broadcast_in_dim", "stablehlo.reshape", "stablehlo.convert"):
+    if op.name == "stablehlo.convert" and not _widens(op.operands[0], v):
+      return False
+    return _within(op.operands[0], hi, depth - 1)
+  if op.name == "stablehlo.concatenate":
+    return all(_within(o, hi, depth - 1) for o in op.operands)
+  return False
+
+
+def _widens(src: ir.Value, dst: ir.Value) -> bool:
+  a, b = la.elt_of(src), la.elt_of(dst)
+  return (isinstance(a, ir.IntegerType) and isinstance(b, ir.IntegerType)
+          and la.is_unsigned(a) == la.is_unsigned(b)
+          and ir.IntegerType(a).width <= ir.IntegerType(b).width)
+
+
+def _int_values(attr: ir.Attribute) -> list[int] | None:
+  if not isinstance(attr, ir.DenseIntElementsAttr):
+    return None
+  a = ir.DenseIntElementsAttr(attr)
+  if a.is_splat:
+    return [ir.IntegerAttr(a.get_splat_value()).value]
+  return [int(x) for x in np.array(a).ravel()]
 
 
 # -- case / if with ref state -----------------------------------------------------

@@ -98,12 +98,14 @@ func.func private @caller(%x: tensor<f32>, %t: tensor<i32>) -> tensor<f32> {
 // CHECK-LABEL: func.func @case_writes_hoisted
 // CHECK-SAME: (%[[A:.*]]: tensor<8x4xf32>, %[[K:.*]]: tensor<i32>, %[[I:.*]]: tensor<i32>, %[[V:.*]]: tensor<4xf32>)
 // CHECK: %[[C:.*]]:4 = "stablehlo.case"(%[[K]]) ({
-// CHECK: %[[OLD:.*]] = stablehlo.dynamic_slice %[[A]], %[[I]]
+// CHECK: %[[CI:.*]] = stablehlo.clamp %{{.*}}, %[[I]], %{{.*}} : tensor<i32>
+// CHECK: %[[OLD:.*]] = stablehlo.dynamic_slice %[[A]], %[[CI]]
 // CHECK: %[[OLDV:.*]] = stablehlo.reshape %[[OLD]]
 // CHECK: %[[Z0:.*]] = stablehlo.constant dense<0> : tensor<i32>
 // CHECK: %[[W0:.*]] = stablehlo.reshape %[[V]] : (tensor<4xf32>) -> tensor<1x4xf32>
 // CHECK-NOT: dynamic_update_slice
-// CHECK: stablehlo.return %[[OLDV]], %[[I]], %[[Z0]], %[[W0]] : tensor<4xf32>, tensor<i32>, tensor<i32>, tensor<1x4xf32>
+// CHECK: %[[CI2:.*]] = stablehlo.clamp %{{.*}}, %[[I]], %{{.*}} : tensor<i32>
+// CHECK: stablehlo.return %[[OLDV]], %[[CI2]], %[[Z0]], %[[W0]] : tensor<4xf32>, tensor<i32>, tensor<i32>, tensor<1x4xf32>
 // CHECK: }, {
 // CHECK: %[[TWO:.*]] = stablehlo.constant dense<2> : tensor<i32>
 // CHECK: %[[Z1:.*]] = stablehlo.constant dense<0> : tensor<i32>
@@ -372,16 +374,67 @@ func.func @unmarked(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor
 
 // -----
 
-// A dynamic_slice of a dynamic_slice: the inner start's clamp is made
-// explicit (XLA folds the two slices and would add it unclamped).
+// Every dynamic start gets its clamp made explicit: XLA folds a slice of a
+// slice (or an update of an updated slice, or a gather of a slice) into one
+// op and adds both starts unclamped.
 
 // CHECK-LABEL: func.func @nested_dynamic_slice
 // CHECK-SAME: (%[[X:.*]]: tensor<8xi32>, %[[J:.*]]: tensor<i32>, %[[I:.*]]: tensor<i32>)
-// CHECK: %[[W:.*]] = stablehlo.dynamic_slice %[[X]], %[[J]], sizes = [5]
+// CHECK: %[[CJ:.*]] = stablehlo.clamp %{{.*}}, %[[J]], %{{.*}}
+// CHECK: %[[W:.*]] = stablehlo.dynamic_slice %[[X]], %[[CJ]], sizes = [5]
 // CHECK: %[[C:.*]] = stablehlo.clamp %{{.*}}, %[[I]], %{{.*}}
 // CHECK: stablehlo.dynamic_slice %[[W]], %[[C]], sizes = [1]
 func.func @nested_dynamic_slice(%x: tensor<8xi32>, %j: tensor<i32>, %i: tensor<i32>) -> tensor<1xi32> {
   %w = stablehlo.dynamic_slice %x, %j, sizes = [5] : (tensor<8xi32>, tensor<i32>) -> tensor<5xi32>
   %e = stablehlo.dynamic_slice %w, %i, sizes = [1] : (tensor<5xi32>, tensor<i32>) -> tensor<1xi32>
   return %e : tensor<1xi32>
+}
+
+// -----
+
+// Starts already known to be in range (constants, clamps with constant
+// bounds, iotas, and those through broadcasts and concatenations) keep their
+// form; an update's starts are clamped against the update's extent.
+
+// CHECK-LABEL: func.func @known_in_range
+// CHECK-SAME: (%[[X:.*]]: tensor<8x4xi32>, %[[J:.*]]: tensor<i32>, %[[V:.*]]: tensor<2x4xi32>)
+// CHECK: %[[C3:.*]] = stablehlo.constant dense<3> : tensor<i32>
+// CHECK: %[[C0:.*]] = stablehlo.constant dense<0> : tensor<i32>
+// CHECK: %[[C5:.*]] = stablehlo.constant dense<5> : tensor<i32>
+// CHECK: %[[K:.*]] = stablehlo.clamp %[[C0]], %[[J]], %[[C5]]
+// CHECK: %[[D:.*]] = stablehlo.dynamic_slice %[[X]], %[[K]], %[[C0]], sizes = [2, 4]
+// CHECK: %[[LO:.*]] = stablehlo.constant dense<0> : tensor<i32>
+// CHECK: %[[HI:.*]] = stablehlo.constant dense<6> : tensor<i32>
+// CHECK: %[[CJ:.*]] = stablehlo.clamp %[[LO]], %[[J]], %[[HI]]
+// CHECK: stablehlo.dynamic_update_slice %[[X]], %[[V]], %[[CJ]], %[[C0]]
+// CHECK-NOT: stablehlo.clamp
+// CHECK: stablehlo.dynamic_update_slice %{{.*}}, %[[D]], %[[C3]], %[[C0]]
+func.func @known_in_range(%x: tensor<8x4xi32>, %j: tensor<i32>, %v: tensor<2x4xi32>) -> tensor<8x4xi32> {
+  %c3 = stablehlo.constant dense<3> : tensor<i32>
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %c5 = stablehlo.constant dense<5> : tensor<i32>
+  %k = stablehlo.clamp %c0, %j, %c5 : tensor<i32>
+  %d = stablehlo.dynamic_slice %x, %k, %c0, sizes = [2, 4] : (tensor<8x4xi32>, tensor<i32>, tensor<i32>) -> tensor<2x4xi32>
+  %u = stablehlo.dynamic_update_slice %x, %v, %j, %c0 : (tensor<8x4xi32>, tensor<2x4xi32>, tensor<i32>, tensor<i32>) -> tensor<8x4xi32>
+  %w = stablehlo.dynamic_update_slice %u, %d, %c3, %c0 : (tensor<8x4xi32>, tensor<2x4xi32>, tensor<i32>, tensor<i32>) -> tensor<8x4xi32>
+  return %w : tensor<8x4xi32>
+}
+
+// -----
+
+// A gather's index tensor is clamped elementwise, one bound per index
+// component (operand dim - slice size, here 7 and 2), even in a callee whose
+// operand is a parameter: XLA inlines the call and folds the caller's slice
+// into the gather (ref seed 739871).
+
+// CHECK-LABEL: func.func private @gather_in_callee
+// CHECK-SAME: (%[[W:.*]]: tensor<8x4xi32>, %[[IX:.*]]: tensor<3x2xi32>)
+// CHECK: %[[LO:.*]] = stablehlo.constant dense<0> : tensor<3x2xi32>
+// CHECK: %[[B:.*]] = stablehlo.constant dense<[7, 2]> : tensor<2xi32>
+// CHECK: %[[HI:.*]] = stablehlo.broadcast_in_dim %[[B]], dims = [1] : (tensor<2xi32>) -> tensor<3x2xi32>
+// CHECK: %[[C:.*]] = stablehlo.clamp %[[LO]], %[[IX]], %[[HI]] : tensor<3x2xi32>
+// CHECK: "stablehlo.gather"(%[[W]], %[[C]])
+func.func private @gather_in_callee(%w: tensor<8x4xi32>, %ix: tensor<3x2xi32>) -> tensor<3x2xi32> {
+  %g = "stablehlo.gather"(%w, %ix) <{dimension_numbers = #stablehlo.gather<offset_dims = [1], collapsed_slice_dims = [0], start_index_map = [0, 1], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 1, 2>}> : (tensor<8x4xi32>, tensor<3x2xi32>) -> tensor<3x2xi32>
+  return %g : tensor<3x2xi32>
 }

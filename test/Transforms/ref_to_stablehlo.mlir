@@ -2,15 +2,18 @@
 
 // The design example: the written ref argument is donated (its final value
 // returned as result 1, aliased to argument 0) and the swap is a dynamic_slice
-// of the donated buffer followed by a dynamic_update_slice of it.
+// of the donated buffer followed by a dynamic_update_slice of it, both at the
+// row index clamped into range explicitly (ref-prepare-for-xla).
 
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: (%[[BUF:.*]]: tensor<8x4xf32> {tf.aliasing_output = 1 : i32}, %[[I:.*]]: tensor<i32>, %[[ROW:.*]]: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>)
 // CHECK: %[[Z:.*]] = stablehlo.constant dense<0> : tensor<i32>
-// CHECK: %[[OLD:.*]] = stablehlo.dynamic_slice %[[BUF]], %[[I]], %[[Z]], sizes = [1, 4]
+// CHECK: %[[SEVEN:.*]] = stablehlo.constant dense<7> : tensor<i32>
+// CHECK: %[[CI:.*]] = stablehlo.clamp %[[Z]], %[[I]], %[[SEVEN]] : tensor<i32>
+// CHECK: %[[OLD:.*]] = stablehlo.dynamic_slice %[[BUF]], %[[CI]], %[[Z]], sizes = [1, 4]
 // CHECK: %[[OLD1:.*]] = stablehlo.reshape %[[OLD]]
 // CHECK: %[[R:.*]] = stablehlo.reshape %[[ROW]]
-// CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[BUF]], %[[R]], %[[I]], %[[Z]]
+// CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[BUF]], %[[R]], %[[CI]], %[[Z]]
 // CHECK: return %[[OLD1]], %[[NEW]] : tensor<4xf32>, tensor<8x4xf32>
 func.func @main(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row: tensor<4xf32>) -> tensor<4xf32> {
   %old = "ref.swap"(%buf, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>,

@@ -329,29 +329,63 @@ def test_xla_region_analysis_loop_read():
   assert float(s) == 3.0
 
 
-_NESTED_DS = """
+# XLA's algebraic simplifier folds a chain of slicing ops into one op on the
+# outer buffer and adds the starts unclamped. Each entry: a module, its
+# arguments, what XLA returns, and the right answer (the NumPy interpreter's).
+_X8 = np.arange(8, dtype=np.int32) * 10
+_SLICE_FOLDS = {
+    # ds(ds(x, j, 5), i, 1), j = 0, i = 1000: x[7] instead of x[4] (ref seed
+    # 100284 --no-loops); j = 1000, i = 3: x[7] instead of x[6]
+    "ds_of_ds": ("""
 func.func @main(%x: tensor<8xi32>, %j: tensor<i32>, %i: tensor<i32>) -> tensor<1xi32> {
   %w = stablehlo.dynamic_slice %x, %j, sizes = [5] : (tensor<8xi32>, tensor<i32>) -> tensor<5xi32>
   %e = stablehlo.dynamic_slice %w, %i, sizes = [1] : (tensor<5xi32>, tensor<i32>) -> tensor<1xi32>
   return %e : tensor<1xi32>
-}"""
+}""", [(0, 1000, [70], [40]), (1000, 3, [70], [60])]),
+    # gather(ds(x, j, 7), [[i]]), j = 1000, i = -1 (ref
+    # seed 739871, where the gather is in a callee XLA inlines): x[6] instead of
+    # x[1]; i = 3: x[7] instead of x[4]
+    "gather_of_ds": ("""
+func.func @main(%x: tensor<8xi32>, %j: tensor<i32>, %i: tensor<i32>) -> tensor<1xi32> {
+  %w = stablehlo.dynamic_slice %x, %j, sizes = [7] : (tensor<8xi32>, tensor<i32>) -> tensor<7xi32>
+  %ii = stablehlo.reshape %i : (tensor<i32>) -> tensor<1x1xi32>
+  %e = "stablehlo.gather"(%w, %ii) <{dimension_numbers = #stablehlo.gather<collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 1>}> : (tensor<7xi32>, tensor<1x1xi32>) -> tensor<1xi32>
+  return %e : tensor<1xi32>
+}""", [(1000, -1, [60], [10]), (1000, 3, [70], [40])]),
+    # dus(x, dus(ds(x, j, 5), [5], i), j), j = -1000, i = 1: writes x[0]
+    # instead of x[1]
+    "dus_of_dus": ("""
+func.func @main(%x: tensor<8xi32>, %j: tensor<i32>, %i: tensor<i32>) -> tensor<8xi32> {
+  %w = stablehlo.dynamic_slice %x, %j, sizes = [5] : (tensor<8xi32>, tensor<i32>) -> tensor<5xi32>
+  %v = stablehlo.constant dense<5> : tensor<1xi32>
+  %u = stablehlo.dynamic_update_slice %w, %v, %i : (tensor<5xi32>, tensor<1xi32>, tensor<i32>) -> tensor<5xi32>
+  %r = stablehlo.dynamic_update_slice %x, %u, %j : (tensor<8xi32>, tensor<5xi32>, tensor<i32>) -> tensor<8xi32>
+  return %r : tensor<8xi32>
+}""", [(-1000, 1, [5, 10, 20, 30, 40, 50, 60, 70], [0, 5, 20, 30, 40, 50, 60, 70])]),
+}
 
 
-def test_xla_nested_dynamic_slice_fold():
-  """Canary: XLA:CPU folds ds(ds(x, j, 5), i, 1) into one slice of x and adds
-  i unclamped: with j = 0, i = 1000 it reads x[7] instead of x[4] (found by
-  tools/fuzz.py, ref seed 100284 --no-loops). When this fails, XLA is fixed:
-  drop `_clamp_nested_slice_starts` in ref_prepare_for_xla.py. The same chain
-  through the pipeline (which clamps the inner start explicitly) is right."""
+@pytest.mark.parametrize("form", sorted(_SLICE_FOLDS))
+def test_xla_nested_dynamic_slice_fold(form):
+  """Canary: XLA:CPU (jax 0.10.2, also under plain `jax.jit`) folds a slicing
+  op of a slicing op into one op and adds both starts unclamped (found by
+  tools/fuzz.py). When this fails, XLA is fixed: drop `_clamp_starts` in
+  ref_prepare_for_xla.py. The same module through `ref-prepare-for-xla`,
+  which makes every start clamp explicit, is right."""
   if jax.default_backend() != "cpu":
     pytest.skip("an XLA:CPU bug")
-  x = np.array([5, 2, 1, 2, -5, -1, -4, -1], np.int32)
-  bad = xla.compile_module(_NESTED_DS).execute(x, np.int32(0), np.int32(1000))[0]
-  assert int(np.asarray(bad)[0]) == -1  # the miscompile
+  from refhlo.compiler.interpreter import interpret
   from refhlo.compiler.pipeline import run_pipeline
+  text, cases = _SLICE_FOLDS[form]
+  bad = xla.compile_module(text)
   with make_context() as ctx:
-    m = ir.Module.parse(_NESTED_DS, context=ctx)
+    m = ir.Module.parse(text, context=ctx)
     run_pipeline(m, "builtin.module(ref-prepare-for-xla)")
     assert "stablehlo.clamp" in str(m)
-    good = xla.compile_module(m).execute(x, np.int32(0), np.int32(1000))[0]
-  assert int(np.asarray(good)[0]) == -5
+    good = xla.compile_module(m)
+    for j, i, miscompiled, right in cases:
+      args = (_X8, np.int32(j), np.int32(i))
+      (want,), _ = interpret(text, "main", list(args))
+      np.testing.assert_array_equal(want, right)
+      np.testing.assert_array_equal(np.asarray(bad.execute(*args)[0]), miscompiled)
+      np.testing.assert_array_equal(np.asarray(good.execute(*args)[0]), right)
