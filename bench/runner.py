@@ -21,7 +21,7 @@ import time
 import traceback
 from typing import Any
 
-from bench import harness, scaling
+from bench import compile_time, harness, scaling
 from bench.programs import all_programs
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "latest.json"
@@ -183,6 +183,16 @@ def format_table(report: dict[str, Any]) -> str:
   elif isinstance(sc, dict) and "skipped" in sc:
     lines.append("")
     lines.append(f"pipeline scaling: skipped: {sc['skipped']}")
+  ct = report.get("compile")
+  if isinstance(ct, list):
+    lines.append("")
+    lines.append("first compile, refhlo.jit vs jax.jit (lower().compile(), median of pairs):")
+    for r in ct:
+      lines.append(f"  {r['program']:<14} size {r['size']:>4}: refhlo {r['refhlo_s'] * 1e3:9.1f} ms, "
+                   f"jax.jit {r['jax_s'] * 1e3:9.1f} ms, ratio {r['ratio']:.3f}  x{r['pairs']}")
+  elif isinstance(ct, dict) and "skipped" in ct:
+    lines.append("")
+    lines.append(f"first compile: skipped: {ct['skipped']}")
   return "\n".join(lines)
 
 
@@ -233,6 +243,13 @@ def format_markdown(report: dict[str, Any]) -> str:
                    f"{r.get('parse_us_per_op', 0.0):.1f} us | {r['pipeline_s'] * 1e3:.1f} ms | "
                    f"{r['us_per_op']:.1f} us |")
     lines += ["", f"Pipeline time per op, largest / smallest: {scaling_spread(sc):.2f}x."]
+  ct = report.get("compile")
+  if isinstance(ct, list):
+    lines += ["", "| program | size | refhlo.jit | jax.jit | ratio (median of pairs) |",
+              "|---|---:|---:|---:|---:|"]
+    for r in ct:
+      lines.append(f"| `{r['program']}` | {r['size']} | {r['refhlo_s'] * 1e3:.1f} ms | "
+                   f"{r['jax_s'] * 1e3:.1f} ms | {r['ratio']:.3f} |")
   return "\n".join(lines) + "\n"
 
 
@@ -257,6 +274,12 @@ def run_all(small: bool = False, rounds: int | None = None,
       report["scaling"] = scaling.run_scaling(small)
     except Exception as e:  # noqa: BLE001
       report["scaling"] = {"skipped": _reason(e)}
+  if not only or "compile" in only:
+    log("running compile ...")
+    try:
+      report["compile"] = compile_time.run_compile_time(small)
+    except Exception as e:  # noqa: BLE001
+      report["compile"] = {"skipped": _reason(e)}
   return report
 
 
@@ -264,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
   p.add_argument("--small", action="store_true", help="tiny sizes: a smoke run of seconds")
   p.add_argument("--rounds", type=int, default=None, help="timed calls per variant")
-  p.add_argument("--only", default=None, help="comma-separated program names (and/or 'scaling')")
+  p.add_argument("--only", default=None, help="comma-separated program names (and/or 'scaling', 'compile')")
   p.add_argument("--json", default=str(RESULTS), help="where to write the JSON report")
   p.add_argument("--markdown", default=None,
                  help="also write the tables as Markdown (for docs/benchmarks.md)")

@@ -138,3 +138,16 @@ def defined_inside(v: ir.Value, op: ir.Operation) -> bool:
       return False
     p = p.parent
   return False
+
+
+def clone_module(module: ir.Module) -> ir.Module:
+  """A deep copy of `module` in its context, with its attributes and
+  locations: cheaper than printing and re-parsing it (no text, no verifier)."""
+  op = module.operation
+  copy = ir.Module.create(loc=op.location)
+  for a in op.attributes:
+    copy.operation.attributes[a.name] = a.attr
+  ip = ir.InsertionPoint(copy.body)
+  for child in module.body.operations:
+    child.operation.clone(ip=ip)
+  return copy

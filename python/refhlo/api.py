@@ -114,8 +114,9 @@ class Compiled:
 
   def stage_times(self) -> dict[str, float]:
     """Seconds each stage of compiling this program took: `trace_s` (JAX's
-    tracing), `emit_s` (the ref module), `pipeline_s` (ref-to-stablehlo, its
-    print included), `xla_s` (XLA's compile)."""
+    tracing), `emit_s` (the ref module), `pipeline_s` (copying the module and
+    running ref-to-stablehlo on it), `xla_s` (XLA's compile, from the module
+    in memory: no text is printed or parsed on the way)."""
     return dict(self._exe.timings)
 
   def in_place_notes(self) -> tuple[str, ...]:

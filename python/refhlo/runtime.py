@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import inspect
 import os
 import re
@@ -115,7 +116,6 @@ def _error_at_call(cls: type, message: str) -> RefhloError:
 class Stage:
   """A traced and emitted program, before the pipeline."""
   emitted: emit_lib.Emitted
-  ref_text: str
   out_tree: Any
   consts: list[Any]          # closed-over values, by ("const", k)
   fun_name: str
@@ -135,12 +135,18 @@ class Stage:
   # Seconds spent tracing (JAX) and emitting the ref module.
   timings: dict[str, float] = dataclasses.field(default_factory=dict)
 
+  @functools.cached_property
+  def ref_text(self) -> str:
+    """The emitted module, with locations (printed on first use: a compile
+    never needs the text, `compile_stage` clones the module)."""
+    return self.emitted.module.operation.get_asm(enable_debug_info=True)
+
 
 @dataclasses.dataclass
 class Executable:
   """A compiled program and how to call it."""
   stage: Stage
-  stablehlo_text: str
+  lowered: Any                              # the ir.Module after ref-to-stablehlo
   xla: Any                                  # refhlo.compiler.xla.Compiled
   arg_sources: list[tuple[str, int]]        # per @main arg
   arg_is_ref: list[bool]
@@ -165,6 +171,12 @@ class Executable:
   spmd: Spmd | None = None
   # Seconds per stage of the first call: trace, emit, pipeline, xla.
   timings: dict[str, float] = dataclasses.field(default_factory=dict)
+
+  @functools.cached_property
+  def stablehlo_text(self) -> str:
+    """The lowered module, with locations (printed on first use)."""
+    with self.lowered.context:
+      return self.lowered.operation.get_asm(enable_debug_info=True)
 
 
 # -- signatures ------------------------------------------------------------------
@@ -540,7 +552,6 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
     if e.where is None:
       raise cls(emit_lib.format_error(e.message, _fun_where(fun))) from None
     raise cls(str(e)) from None
-  ref_text = emitted.module.operation.get_asm(enable_debug_info=True)
   weak = tuple(k for k, w in enumerate(jp.jit_out_weak_types(closed)) if w)
   first_leaf: dict[int, int] = {}
   for leaf, u in enumerate(unique_of):
@@ -550,7 +561,7 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   const_names = tuple(_closed_over_name(fun, c) if isinstance(c, jp.Ref)
                       else None for c in consts)
   t_done = time.perf_counter()
-  return Stage(emitted, ref_text, out_store["tree"], consts, _fun_name(fun),
+  return Stage(emitted, out_store["tree"], consts, _fun_name(fun),
                tuple(sources), _fun_where(fun), weak, arg_names, const_names,
                closed, {"trace_s": t_emit - t_trace, "emit_s": t_done - t_emit})
 
@@ -636,11 +647,11 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
 
   module = stage.emitted.module
   spmd = device if isinstance(device, Spmd) else None
-  # Keep the emitted module pristine (Lowered.as_text("ref")): run the
-  # pipeline on a copy parsed in the same context.
+  # Keep the emitted module pristine (Lowered.as_text("ref"), another
+  # placement's compile): run the pipeline on a copy.
   with stage.emitted.context:
-    from jaxlib.mlir import ir
-    work = ir.Module.parse(stage.ref_text)
+    from refhlo.compiler import irutil
+    work = irutil.clone_module(module)
     if spmd is not None:
       _annotate_shardings(work, stage, spmd)
   t_pipeline = time.perf_counter()
@@ -652,7 +663,6 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
     raise RefhloValueError(_located(in_jax_terms(str(e)), stage.fun_where)) from None
   except pipeline.PipelineError as e:
     raise RefhloError(_located(f"error: {e}", stage.fun_where)) from None
-  text = work.operation.get_asm(enable_debug_info=True)
   t_xla = time.perf_counter()
   try:
     if spmd is not None:
@@ -673,12 +683,11 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
   for i, a in enumerate(args):
     if a.is_ref and i in compiled.aliases:
       ref_results.append((i, compiled.aliases[i]))
-  del module
   const_refs = tuple(
       (k, c, src[1] if src[0] == "arg" else -1)
       for k, (c, src) in enumerate(zip(stage.consts, stage.const_sources))
       if isinstance(c, jp.Ref))
-  return Executable(stage, text, compiled, [a.source for a in args],
+  return Executable(stage, work, compiled, [a.source for a in args],
                     [a.is_ref for a in args], [a.dtype for a in args],
                     ref_results, stage.emitted.num_results, const_refs,
                     bool(stage.emitted.host_callbacks),

@@ -49,6 +49,14 @@ def test_bench_small_runs_and_reports(tmp_path):
   assert not isinstance(sc, dict), sc  # a dict here is a skip with a reason
   assert all(r["pipeline_s"] > 0 and r["parse_us_per_op"] > 0 and r["repeats"] >= 2
              for r in sc), sc
+  # First compile against jax.jit, three program sizes (issue: compile time).
+  ct = report["compile"]
+  assert not isinstance(ct, dict), ct
+  assert [r["program"] for r in ct] == ["tiny", "mlp_steps", "ref_accesses"]
+  for r in ct:
+    assert r["refhlo_s"] > 0 and r["jax_s"] > 0 and len(r["ratios"]) == r["pairs"] >= 2, r
+    assert set(r["stages"]) == {"trace_s", "emit_s", "pipeline_s", "xla_s"}, r
+  assert "first compile, refhlo.jit vs jax.jit" in proc.stdout
 
 
 def test_failing_variant_is_skipped_not_fatal():
