@@ -610,6 +610,17 @@ def replicated(devices: Sequence[Any], mesh: Any) -> Any:
   return sharding_impls.GSPMDSharding.get_replicated(devices)
 
 
+def typed_sharding(aval: Any, mesh: Any) -> Any:
+  """The sharding an output's traced type carries over `mesh` (Explicit mesh
+  axes put it in the type, and jax.jit gives it to the result), or None."""
+  s = getattr(aval, "sharding", None)
+  if mesh is None or s is None or getattr(s.mesh, "empty", True):
+    return None
+  if not any(t == jax.sharding.AxisType.Explicit for t in s.mesh.axis_types):
+    return None  # Auto axes: the sharding is XLA's choice, not the type's
+  return jax.sharding.NamedSharding(mesh, s.spec)
+
+
 def sharding_from_xla(op_sharding: Any, devices: Sequence[Any], mesh: Any) -> Any:
   """A jax sharding for an output sharding XLA chose (`get_output_shardings`):
   over `mesh` when there is one (as jax.jit gives), else a GSPMDSharding."""

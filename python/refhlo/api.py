@@ -323,8 +323,7 @@ class JitFunction:
 
   def _unsupported(self, leaves, stage: runtime.Stage | None = None) -> str | None:
     """Why refhlo cannot compile this call yet (then `jax.jit` runs it), or
-    None: `shard_map`, and a one-device mesh sharding (jax.jit keeps the mesh
-    on its results)."""
+    None: `shard_map`."""
     try:
       runtime.placement(leaves, stage.consts if stage is not None else ())
     except runtime.PlacementUnsupported as e:

@@ -264,7 +264,10 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
   const_committed = [_committed_sharding(c) if isinstance(c, jp.Ref) else None
                      for c in consts]
   every = [c for c in committed + const_committed if c is not None]
-  if any(len(s.device_set) > 1 for s, _ in every):
+  if any(len(s.device_set) > 1 or not isinstance(s, jax.sharding.SingleDeviceSharding)
+         for s, _ in every):
+    # Several devices, or a mesh of one device (jax.jit keeps the mesh
+    # sharding on its results): one SPMD program, as jax.jit compiles it.
     return _spmd_placement(committed, const_committed)
   device = None
   for x in list(leaves) + [c for c in consts if isinstance(c, jp.Ref)]:
@@ -277,14 +280,6 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
     else:
       continue
     devices = sharding.device_set
-    if len(devices) == 1 and not isinstance(sharding, jax.sharding.SingleDeviceSharding):
-      # A mesh of one device: jax.jit keeps the mesh sharding on its results,
-      # which a one-device refhlo executable does not produce.
-      raise _error_at_call(
-          PlacementUnsupported,
-          f"refhlo.jit: {what} of shape {tuple(x.shape)} has the mesh sharding "
-          f"{sharding}; refhlo.jit compiles for a plain device so far; nothing "
-          "was compiled or donated")
     if len(devices) != 1:
       raise _error_at_call(
           PlacementUnsupported,
@@ -878,6 +873,10 @@ def _spmd_handlers(exe: Executable) -> list[Any]:
   spmd = exe.spmd
   avals = list(exe.stage.jaxpr.out_avals) if exe.stage.jaxpr is not None else []
   xla_out = exe.xla.executable.get_output_shardings()
+  if xla_out is None:
+    # One partition (a mesh of one device): every output is whole on it;
+    # its sharding is the traced type's (Explicit axes) or replicated.
+    xla_out = [None] * (len(avals) + len(exe.ref_results))
   by_result = {res: arg for arg, res in exe.ref_results}
   weak = set(exe.stage.weak_outputs)
   handlers = []
@@ -888,9 +887,11 @@ def _spmd_handlers(exe: Executable) -> list[Any]:
                                                spmd.sharding_of(a.source)))
     else:
       aval = avals[k]
-      handlers.append(jp.global_result_handler(
-          aval.shape, aval.dtype, k in weak,
-          jp.sharding_from_xla(op_sharding, spmd.devices, spmd.mesh)))
+      if op_sharding is not None:
+        sharding = jp.sharding_from_xla(op_sharding, spmd.devices, spmd.mesh)
+      else:
+        sharding = jp.typed_sharding(aval, spmd.mesh) or jp.replicated(spmd.devices, spmd.mesh)
+      handlers.append(jp.global_result_handler(aval.shape, aval.dtype, k in weak, sharding))
   return handlers
 
 

@@ -105,6 +105,33 @@ _PROGRAM = textwrap.dedent("""
     compiled(r, 1, jnp.zeros(8))
     np.testing.assert_array_equal(np.asarray(r[...]), np.full((8, 2), 3.0))
 
+    # A mesh of one device (Explicit and Auto axes): one SPMD partition; the
+    # results carry the mesh sharding jax.jit gives them (their types too).
+    for axis_type in (AxisType.Explicit, AxisType.Auto):
+      one = Mesh(np.array(devs[:1]), ("x",), axis_types=(axis_type,))
+      s1 = NamedSharding(one, P())
+      got = {}
+      for name, jit in (("jax", jax.jit), ("refhlo", refhlo.jit)):
+        r = jax.new_ref(jax.device_put(jnp.arange(1024.0).reshape(shape), s1))
+        v = jax.device_put(row, s1)
+        f = jit(rows)
+        with warnings.catch_warnings(record=True) as w:
+          warnings.simplefilter("always")
+          f(r, 2, v)
+          before = pointers(r)
+          out = f(r, 5, v)
+          after = pointers(r)
+        if name == "refhlo":
+          assert not [x for x in w if issubclass(x.category, refhlo.RefhloFallbackWarning)]
+          assert before == after, (axis_type, "not updated in place")
+        got[name] = ([(np.asarray(o), o.sharding, jax.typeof(o)) for o in jax.tree.leaves(out)],
+                     np.asarray(r[...]), r[...].sharding, jax.typeof(r))
+      for (a, sa, ta), (b, sb, tb) in zip(got["refhlo"][0], got["jax"][0], strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert sa == sb and ta == tb, (axis_type, sa, sb, ta, tb)
+      np.testing.assert_array_equal(got["refhlo"][1], got["jax"][1])
+      assert got["refhlo"][2:] == got["jax"][2:], (axis_type, got["refhlo"][2:], got["jax"][2:])
+
     # Refs on different device sets: a ValueError before anything runs
     # (jax.jit raises one too); the refs keep their contents.
     half = Mesh(np.array(devs[:4]), ("y",), axis_types=(AxisType.Auto,))
