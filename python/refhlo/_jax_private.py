@@ -595,11 +595,10 @@ def hlo_sharding_text(sharding: Any, ndim: int) -> str:
 def mesh_of(shardings: Sequence[Any]) -> Any:
   """The one mesh of `shardings` when all are NamedShardings over it, else
   None."""
+  if not all(isinstance(s, jax.sharding.NamedSharding) for s in shardings):
+    return None
   meshes = {s.mesh for s in shardings}
-  if len(meshes) == 1 and all(isinstance(s, jax.sharding.NamedSharding)
-                              for s in shardings):
-    return next(iter(meshes))
-  return None
+  return next(iter(meshes)) if len(meshes) == 1 else None
 
 
 def replicated(devices: Sequence[Any], mesh: Any) -> Any:
@@ -608,6 +607,14 @@ def replicated(devices: Sequence[Any], mesh: Any) -> Any:
   if mesh is not None:
     return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   return sharding_impls.GSPMDSharding.get_replicated(devices)
+
+
+def broadcast_prefix(prefix: Any, full: Any) -> list[Any]:
+  """The leaves of `prefix` (None counts as a leaf) broadcast over the
+  leaves of `full`, as jax.jit reads `in_shardings`/`out_shardings`;
+  ValueError when `prefix` is not a prefix of `full`."""
+  from jax._src import tree_util
+  return tree_util.broadcast_prefix(prefix, full, is_leaf=lambda x: x is None)
 
 
 def typed_sharding(aval: Any, mesh: Any) -> Any:

@@ -341,8 +341,73 @@ class JitFunction:
                              **self._options.jax_jit_kwargs())
     return self._staged
 
+  def _place_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`in_shardings` applied to the dynamic positional arguments, as jax.jit
+    applies them: an uncommitted array (or NumPy array, Python scalar) is
+    put there; a ref or committed array must already have that sharding
+    (else a `RefhloValueError`, as jax.jit raises a ValueError), since a
+    ref is updated where it is; abstract arguments (`lower`) get it."""
+    spec = self._options.in_shardings
+    if spec is None or not args:
+      return args
+    n = len(args)
+    static = {i if i >= 0 else i + n for i in self._static_argnums}
+    dyn = [i for i in range(n) if i not in static]
+    dyn_args = tuple(args[i] for i in dyn)
+    try:
+      flat = _jax_private.broadcast_prefix(
+          tuple(spec) if isinstance(spec, list) else spec, dyn_args)
+    except ValueError as e:
+      raise RefhloValueError(f"{_where(self._fun)}error: in_shardings does not "
+                             f"match the positional arguments: {e}") from None
+    leaves, tree = jax.tree_util.tree_flatten(dyn_args, is_leaf=lambda x: x is None)
+    try:
+      params = list(inspect.signature(self._fun).parameters)
+    except (TypeError, ValueError):
+      params = []
+    names = []
+    for i, path_leaves in zip(dyn, (jax.tree_util.tree_flatten_with_path(
+        a, is_leaf=lambda x: x is None)[0] for a in dyn_args)):
+      base = params[i] if i < len(params) else f"args[{i}]"
+      names += [f"argument {base}{jax.tree_util.keystr(p)}" for p, _ in path_leaves]
+    placed = [self._place_one(x, s, name) for x, s, name in zip(leaves, flat, names)]
+    out = list(args)
+    for i, x in zip(dyn, jax.tree_util.tree_unflatten(tree, placed)):
+      out[i] = x
+    return tuple(out)
+
+  def _place_one(self, x: Any, s: Any, name: str) -> Any:
+    if s is None or x is None:
+      return x
+    if isinstance(x, _jax_private.Ref):
+      have = _jax_private.ref_buffer(x).sharding
+    elif isinstance(x, jax.Array) and x.committed:
+      have = x.sharding
+    elif isinstance(x, (jax.ShapeDtypeStruct, _jax_private.AbstractRef)):
+      have = _jax_private.concrete_sharding(x)
+      if have is None:
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s,
+                                    is_ref=isinstance(x, _jax_private.AbstractRef)
+                                    or getattr(x, "is_ref", False))
+    else:
+      try:
+        return jax.device_put(x, s)
+      except (ValueError, TypeError) as e:
+        raise RefhloValueError(
+            f"{_where(self._fun)}error: in_shardings gives {name} the sharding "
+            f"{s}, which it cannot have: {str(e).splitlines()[0]}") from None
+    if not have.is_equivalent_to(s, len(x.shape)):
+      raise RefhloValueError(
+          f"{_where(self._fun)}error: in_shardings gives {name} the sharding {s}, "
+          f"but it has {have} (jax.jit raises the same error; a ref is updated "
+          "where it is, so it is never moved); nothing was compiled or donated")
+    return x
+
   @_api
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    if self._options.in_shardings is not None and not _jax_private.under_trace(
+        jax.tree_util.tree_leaves((args, kwargs))):
+      args = self._place_inputs(args)
     keyed = self._key(args, kwargs, staged_ok=True)
     if keyed is None:
       return self._stage_into_trace(args, kwargs)
@@ -367,14 +432,11 @@ class JitFunction:
     """Compiles for `device=`/`backend=` if given, else for `device` (where
     the arguments are; None: JAX's default device)."""
     o = self._options
-    if o.in_shardings is not None or o.out_shardings is not None:
-      raise RefhloValueError(
-          f"{_where(self._fun)}error: in_shardings/out_shardings are not supported "
-          "by a top-level refhlo.jit call yet: refhlo compiles for one device "
-          "(they are honoured when the function is staged into an enclosing "
-          "jax.jit)")
     if o.device is not None or o.backend is not None:
       device = o.device
+    if o.out_shardings is not None:
+      device = runtime.with_out_shardings(device, stage, o.out_shardings,
+                                          len(stage.consts), len(stage.arg_names))
     return runtime.compile_stage(stage, options=dict(o.compiler_options),
                                  backend=o.backend, device=device)
 
@@ -389,6 +451,7 @@ class JitFunction:
     """Traces and emits the function for these arguments, like
     `jax.jit(f).trace(...)`: `.jaxpr` is the traced program, `.lower()` the
     next stage."""
+    args = self._place_inputs(args)
     key, leaves, unique_of = self._key(args, kwargs)
     stage = runtime.trace(self._fun, args, kwargs, self._static_argnums,
                           self._static_argnames)
@@ -397,6 +460,7 @@ class JitFunction:
 
   @_api
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+    args = self._place_inputs(args)
     key, leaves, unique_of = self._key(args, kwargs)
     stage = self._trace_or_fall_back(args, kwargs, leaves, "is lowered by jax.jit")
     if stage is None:
@@ -478,8 +542,11 @@ def jit(fun: Callable | None = None, *,
   `inline` are honoured when the function is staged into an enclosing trace
   and are hints otherwise: refhlo keeps every argument and does not delete
   donated non-ref arrays (donation never changes results). `in_shardings` /
-  `out_shardings` are passed on under an enclosing trace; a top-level call
-  with them is refused (refhlo compiles for one device: issue 10).
+  `out_shardings` mean what they mean to `jax.jit` (a sharding or a pytree
+  prefix of the dynamic positional arguments / of the results): an
+  uncommitted argument is put there, a ref or committed array must already
+  be there (a ref is updated where it is, never moved), and the results get
+  exactly the asked-for shardings (docs/devices.md).
   """
   nums = _as_tuple(static_argnums)
   names = _as_tuple(static_argnames)

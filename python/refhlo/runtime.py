@@ -234,11 +234,74 @@ class Spmd:
   arg_shardings: tuple[Any, ...]
   const_shardings: tuple[Any, ...]
   mesh: Any = None
+  # Per (flat) result of the function: the sharding `out_shardings=` asks
+  # for, or None (XLA's choice, or the traced type's with Explicit axes).
+  out_shardings: tuple[Any, ...] = ()
 
   def sharding_of(self, source: tuple[str, int]) -> Any:
     kind, k = source
     s = (self.arg_shardings if kind == "arg" else self.const_shardings)[k]
     return s if s is not None else jp.replicated(self.devices, self.mesh)
+
+  def result_sharding(self, k: int, aval: Any) -> Any:
+    """The sharding result k must have (None: XLA chooses): the one asked
+    for, else with Explicit mesh axes the one its traced type carries, as
+    jax.jit gives it."""
+    if k < len(self.out_shardings) and self.out_shardings[k] is not None:
+      return self.out_shardings[k]
+    return jp.typed_sharding(aval, self.mesh)
+
+
+def with_out_shardings(where: Any, stage: Stage, out_shardings: Any,
+                       num_consts: int, num_unique: int) -> Any:
+  """The placement of a call whose results must have `out_shardings` (a
+  sharding, None, or a pytree prefix of the results, as `jax.jit` takes):
+  `where` (placement's answer) extended with them. Raises a
+  `RefhloValueError`, before anything is compiled or donated, when the
+  results' devices are not the arguments' (jax.jit raises one too)."""
+  n = stage.emitted.num_results
+  full = jax.tree_util.tree_unflatten(stage.out_tree, [0] * n)
+  try:
+    flat = jp.broadcast_prefix(out_shardings, full)
+  except ValueError as e:
+    raise _error_at_call(RefhloValueError, f"refhlo.jit: out_shardings does not "
+                         f"match the results' structure: {e}") from None
+  avals = list(stage.jaxpr.out_avals) if stage.jaxpr is not None else []
+  for k, (s, aval) in enumerate(zip(flat, avals)):
+    if s is None:
+      continue
+    try:
+      s.check_compatible_aval(aval.shape)
+      s.shard_shape(tuple(aval.shape))
+    except (ValueError, TypeError) as e:
+      raise _error_at_call(
+          RefhloValueError, f"refhlo.jit: out_shardings gives result {k} "
+          f"({aval.str_short()}) the sharding {s}, which it cannot have: "
+          f"{str(e).splitlines()[0]}; nothing was compiled or donated") from None
+  given = [s for s in flat if s is not None]
+  if not given:
+    return where
+  devices = jp.device_assignment(given[0])
+  if any(jp.device_assignment(s) != devices for s in given):
+    raise _error_at_call(RefhloValueError, "refhlo.jit: out_shardings are over "
+                         "different devices; put every result on the same devices, "
+                         "as jax.jit requires")
+  if isinstance(where, Spmd):
+    if where.devices != devices:
+      raise _error_at_call(
+          RefhloValueError,
+          f"refhlo.jit: the arguments are on devices {[d.id for d in where.devices]} "
+          f"and out_shardings on {[d.id for d in devices]}; nothing was compiled "
+          "or donated")
+    return dataclasses.replace(where, out_shardings=tuple(flat))
+  if where is not None and (len(devices) != 1 or devices[0] != where):
+    raise _error_at_call(
+        RefhloValueError,
+        f"refhlo.jit: the arguments are committed to {where} and out_shardings "
+        f"are on devices {[d.id for d in devices]} (jax.jit raises the same "
+        "error); nothing was compiled or donated")
+  return Spmd(devices, (None,) * num_unique, (None,) * num_consts,
+              jp.mesh_of(given), tuple(flat))
 
 
 def _committed_sharding(x: Any) -> tuple[Any, str] | None:
@@ -745,6 +808,22 @@ def _annotate_shardings(module: Any, stage: Stage, spmd: Spmd) -> None:
     entries["mhlo.sharding"] = ir.StringAttr.get(text)
     new.append(ir.DictAttr.get(entries))
   main.attributes["arg_attrs"] = ir.ArrayAttr.get(new)
+  # The results whose sharding is fixed (out_shardings, Explicit types).
+  avals = list(stage.jaxpr.out_avals) if stage.jaxpr is not None else []
+  fixed = {k: spmd.result_sharding(k, aval) for k, aval in enumerate(avals)}
+  if any(v is not None for v in fixed.values()):
+    m = stage.emitted.num_results
+    old = (list(ir.ArrayAttr(main.attributes["res_attrs"]))
+           if "res_attrs" in main.attributes else [ir.DictAttr.get({})] * m)
+    new = []
+    for k, d in enumerate(old):
+      dd = ir.DictAttr(d)
+      entries = {dd[i].name: dd[i].attr for i in range(len(dd))}
+      if fixed.get(k) is not None:
+        entries["mhlo.sharding"] = ir.StringAttr.get(
+            jp.hlo_sharding_text(fixed[k], len(avals[k].shape)))
+      new.append(ir.DictAttr.get(entries))
+    main.attributes["res_attrs"] = ir.ArrayAttr.get(new)
 
 
 def _located(message: str, where: tuple[str, int, int] | None) -> str:
@@ -875,7 +954,8 @@ def _spmd_handlers(exe: Executable) -> list[Any]:
   xla_out = exe.xla.executable.get_output_shardings()
   if xla_out is None:
     # One partition (a mesh of one device): every output is whole on it;
-    # its sharding is the traced type's (Explicit axes) or replicated.
+    # its sharding is the one asked for, the traced type's (Explicit axes)
+    # or replicated.
     xla_out = [None] * (len(avals) + len(exe.ref_results))
   by_result = {res: arg for arg, res in exe.ref_results}
   weak = set(exe.stage.weak_outputs)
@@ -887,10 +967,11 @@ def _spmd_handlers(exe: Executable) -> list[Any]:
                                                spmd.sharding_of(a.source)))
     else:
       aval = avals[k]
-      if op_sharding is not None:
+      sharding = spmd.result_sharding(k, aval)
+      if sharding is None and op_sharding is not None:
         sharding = jp.sharding_from_xla(op_sharding, spmd.devices, spmd.mesh)
-      else:
-        sharding = jp.typed_sharding(aval, spmd.mesh) or jp.replicated(spmd.devices, spmd.mesh)
+      elif sharding is None:
+        sharding = jp.replicated(spmd.devices, spmd.mesh)
       handlers.append(jp.global_result_handler(aval.shape, aval.dtype, k in weak, sharding))
   return handlers
 

@@ -285,13 +285,23 @@ def test_device_argument_places_the_program():
     refhlo.jit(lambda x: x, device=dev, backend="cpu")
 
 
-def test_shardings_at_top_level_are_refused_clearly():
+def test_shardings_at_top_level_on_one_device():
+  """in_shardings/out_shardings at the top level are honoured (sharded ones
+  in test_jit_sharded.py); under an enclosing jax.jit they are its business."""
   from jax.sharding import SingleDeviceSharding
   s = SingleDeviceSharding(jax.devices()[0])
+  for kw in ({"in_shardings": s}, {"out_shardings": s}, {"in_shardings": (s, s), "out_shardings": s}):
+    outs = []
+    for jit in JITS.values():
+      r = jax.new_ref(jnp.zeros(2))
+      f = jit(lambda r, x: (r.__setitem__(..., r[...] + x), x + 1.0)[1], **kw)
+      out = f(r, jnp.ones(2))
+      outs.append((np.asarray(out), out.sharding, np.asarray(r[...])))
+    (a, sa, ra), (b, sb, rb) = outs
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ra, rb)
+    assert sa.is_equivalent_to(sb, 1), (sa, sb)
   f = refhlo.jit(lambda x: x + 1.0, in_shardings=s)
-  with pytest.raises(refhlo.RefhloValueError, match="in_shardings/out_shardings"):
-    f(jnp.ones(2))
-  # Under an enclosing jax.jit they are jax.jit's business.
   np.testing.assert_array_equal(np.asarray(jax.jit(f)(jnp.ones(2))), [2.0, 2.0])
 
 

@@ -153,3 +153,90 @@ _PROGRAM = textwrap.dedent("""
 
 def test_sharded_refs_match_jax_and_stay_in_place(run_program_ok):
   run_program_ok(_PROGRAM)
+
+
+_SHARDINGS_PROGRAM = textwrap.dedent("""
+    import os
+    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+    import warnings
+    import jax, jax.numpy as jnp, numpy as np, refhlo
+    from jax.sharding import NamedSharding, PartitionSpec as P, Mesh, AxisType
+
+    devs = jax.devices()
+    auto = Mesh(np.array(devs), ("x",), axis_types=(AxisType.Auto,))
+    explicit = jax.make_mesh((8,), ("x",))
+
+    def f(r, a):
+      r[...] += a
+      return a * 2, r[...][:, 0], (a.sum(),)
+
+    def pointers(ref):
+      return sorted(s.data.unsafe_buffer_pointer()
+                    for s in ref._refs._buf.addressable_shards)
+
+    # in_shardings / out_shardings at the top level, as jax.jit takes them:
+    # the same values, shardings (equivalent) and types as jax.jit's, the
+    # ref updated in place on every shard, no fallback.
+    for mesh in (auto, explicit):
+      sx, rep = NamedSharding(mesh, P("x")), NamedSharding(mesh, P())
+      for kw in ({"in_shardings": (sx, sx), "out_shardings": (sx, rep, None)},
+                 {"out_shardings": rep}, {"in_shardings": sx}):
+        got = {}
+        for name, jit in (("jax", jax.jit), ("refhlo", refhlo.jit)):
+          r = jax.new_ref(jax.device_put(jnp.arange(32.0).reshape(8, 4), sx))
+          # An uncommitted array is put where in_shardings says.
+          a = (jnp.ones((8, 4)) if "in_shardings" in kw
+               else jax.device_put(jnp.ones((8, 4)), sx))
+          g = jit(f, **kw)
+          with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            g(r, a)
+            before = pointers(r) if name == "refhlo" else None
+            out = g(r, a)
+            after = pointers(r) if name == "refhlo" else None
+          if name == "refhlo":
+            falls = [x for x in w if issubclass(x.category, refhlo.RefhloFallbackWarning)]
+            assert not falls, [str(x.message) for x in falls]
+            assert before == after, (mesh, kw, "not in place")
+            assert g.lower(r, a).compile().copy_report() == ""
+          got[name] = [(np.asarray(o), o.sharding, jax.typeof(o))
+                       for o in jax.tree.leaves(out) + [r[...]]]
+        for (x, sa, ta), (y, sb, tb) in zip(got["refhlo"], got["jax"], strict=True):
+          np.testing.assert_array_equal(x, y)
+          assert sa.is_equivalent_to(sb, x.ndim) and ta == tb, (mesh, kw, sa, sb, ta, tb)
+        if "out_shardings" in kw:  # asked-for shardings are given exactly
+          spec = kw["out_shardings"]
+          first = spec[0] if isinstance(spec, tuple) else spec
+          assert got["refhlo"][0][1] == first, got["refhlo"][0][1]
+
+    # Errors: a RefhloValueError (a ValueError, as jax.jit raises) before
+    # anything is compiled or donated; the refs keep their contents.
+    sx, rep = NamedSharding(auto, P("x")), NamedSharding(auto, P())
+    def fails(message, *call):
+      try:
+        call[0](*call[1:])
+      except refhlo.RefhloValueError as e:
+        assert message in str(e), (message, str(e))
+        return
+      raise AssertionError("no error: " + message)
+    r = jax.new_ref(jax.device_put(jnp.full((8, 4), 3.0), rep))
+    fails("in_shardings gives argument r the sharding",
+          refhlo.jit(f, in_shardings=(sx, sx)), r, jnp.ones((8, 4)))
+    fails("in_shardings does not match the positional arguments",
+          refhlo.jit(f, in_shardings=(sx, sx, sx)), r, jnp.ones((8, 4)))
+    fails("which it cannot have", refhlo.jit(f, in_shardings=(rep, sx)), r, jnp.ones((3, 4)))
+    fails("out_shardings gives result 2 (float32[])",
+          refhlo.jit(f, out_shardings=sx), r, jnp.ones((8, 4)))
+    fails("out_shardings does not match the results' structure",
+          refhlo.jit(f, out_shardings=(sx, sx)), r, jnp.ones((8, 4)))
+    r1 = jax.new_ref(jnp.full((8, 4), 3.0))  # on one device
+    fails("and out_shardings are on devices",
+          refhlo.jit(f, out_shardings=(sx, sx, None)), r1, jnp.ones((8, 4)))
+    np.testing.assert_array_equal(np.asarray(r[...]), np.full((8, 4), 3.0))
+    np.testing.assert_array_equal(np.asarray(r1[...]), np.full((8, 4), 3.0))
+    print("OK")
+""")
+
+
+def test_in_and_out_shardings_match_jax(run_program_ok):
+  run_program_ok(_SHARDINGS_PROGRAM)
