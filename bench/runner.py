@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import pathlib
 import platform
 import statistics
@@ -183,6 +184,15 @@ def format_table(report: dict[str, Any]) -> str:
   elif isinstance(sc, dict) and "skipped" in sc:
     lines.append("")
     lines.append(f"pipeline scaling: skipped: {sc['skipped']}")
+  sh = report.get("sharded")
+  if isinstance(sh, dict) and "skipped" not in sh:
+    from bench import sharded
+    lines.append("")
+    lines.append("sharded programs, 8 simulated devices (bench/sharded.py):")
+    lines += ["  " + line for line in sharded.format_table(sh).splitlines()]
+  elif isinstance(sh, dict):
+    lines.append("")
+    lines.append(f"sharded programs: skipped: {sh['skipped']}")
   ct = report.get("compile")
   if isinstance(ct, list):
     lines.append("")
@@ -243,6 +253,10 @@ def format_markdown(report: dict[str, Any]) -> str:
                    f"{r.get('parse_us_per_op', 0.0):.1f} us | {r['pipeline_s'] * 1e3:.1f} ms | "
                    f"{r['us_per_op']:.1f} us |")
     lines += ["", f"Pipeline time per op, largest / smallest: {scaling_spread(sc):.2f}x."]
+  sh = report.get("sharded")
+  if isinstance(sh, dict) and "skipped" not in sh:
+    from bench import sharded
+    lines += ["", sharded.format_markdown(sh).rstrip("\n")]
   ct = report.get("compile")
   if isinstance(ct, list):
     lines += ["", "| program | size | refhlo.jit | jax.jit | ratio (median of pairs) |",
@@ -251,6 +265,25 @@ def format_markdown(report: dict[str, Any]) -> str:
       lines.append(f"| `{r['program']}` | {r['size']} | {r['refhlo_s'] * 1e3:.1f} ms | "
                    f"{r['jax_s'] * 1e3:.1f} ms | {r['ratio']:.3f} |")
   return "\n".join(lines) + "\n"
+
+
+def run_sharded(small: bool, rounds: int | None) -> dict[str, Any]:
+  """bench/sharded.py's report (it needs 8 simulated devices, which XLA
+  reads once per process: so it runs in a process of its own)."""
+  import subprocess
+  import tempfile
+  with tempfile.TemporaryDirectory() as d:
+    out = pathlib.Path(d) / "sharded.json"
+    cmd = [sys.executable, "-m", "bench.sharded", "--json", str(out)]
+    cmd += ["--small"] if small else []
+    cmd += ["--rounds", str(rounds)] if rounds else []
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run(cmd, cwd=pathlib.Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+      return {"skipped": proc.stderr.strip().splitlines()[-1] if proc.stderr.strip()
+              else f"exit status {proc.returncode}"}
+    return json.loads(out.read_text())
 
 
 def run_all(small: bool = False, rounds: int | None = None,
@@ -274,6 +307,9 @@ def run_all(small: bool = False, rounds: int | None = None,
       report["scaling"] = scaling.run_scaling(small)
     except Exception as e:  # noqa: BLE001
       report["scaling"] = {"skipped": _reason(e)}
+  if not only or "sharded" in only:
+    log("running sharded (8 simulated devices, in a process of its own) ...")
+    report["sharded"] = run_sharded(small, rounds)
   if not only or "compile" in only:
     log("running compile ...")
     try:
@@ -287,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
   p.add_argument("--small", action="store_true", help="tiny sizes: a smoke run of seconds")
   p.add_argument("--rounds", type=int, default=None, help="timed calls per variant")
-  p.add_argument("--only", default=None, help="comma-separated program names (and/or 'scaling', 'compile')")
+  p.add_argument("--only", default=None, help="comma-separated program names (and/or 'scaling', 'compile', 'sharded')")
   p.add_argument("--json", default=str(RESULTS), help="where to write the JSON report")
   p.add_argument("--markdown", default=None,
                  help="also write the tables as Markdown (for docs/benchmarks.md)")

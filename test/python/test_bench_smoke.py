@@ -49,6 +49,17 @@ def test_bench_small_runs_and_reports(tmp_path):
   assert not isinstance(sc, dict), sc  # a dict here is a skip with a reason
   assert all(r["pipeline_s"] > 0 and r["parse_us_per_op"] > 0 and r["repeats"] >= 2
              for r in sc), sc
+  # Sharded programs on 8 simulated devices (bench/sharded.py, its own process).
+  sh = report["sharded"]
+  assert "skipped" not in sh, sh
+  assert set(sh) == {"embedding_sgd", "kv_cache_decode", "local_rows"}, sh
+  for name, entry in sh.items():
+    for v, e in entry.items():
+      assert e["agrees"] and e["sharding_kept"], (name, v, e)
+      assert e["median_s"] > 0 and e["bytes_per_device"] > 0, (name, v, e)
+    # refhlo copies no more of a shard than jax.jit with refs.
+    assert entry["refhlo"]["copies"] <= entry["jax_refs"]["copies"], (name, entry)
+  assert "sharded programs, 8 simulated devices" in proc.stdout
   # First compile against jax.jit, three program sizes (issue: compile time).
   ct = report["compile"]
   assert not isinstance(ct, dict), ct
