@@ -389,6 +389,16 @@ def _spmd_placement(committed: list[Any], const_committed: list[Any]) -> Spmd:
               jp.mesh_of(shardings))
 
 
+@functools.lru_cache(maxsize=256)
+def _static_split(static_argnums: tuple[int, ...], n: int
+                  ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+  """(dynamic positions, static positions) of `n` positional arguments
+  (computed once per arity: this is the per-call path)."""
+  nums = {i if i >= 0 else i + n for i in static_argnums}
+  return (tuple(i for i in range(n) if i not in nums),
+          tuple(i for i in sorted(nums) if 0 <= i < n))
+
+
 def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
                  static_argnums: tuple[int, ...],
                  static_argnames: tuple[str, ...]
@@ -396,13 +406,15 @@ def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
   """(dynamic args, dynamic kwargs, hashable static key)."""
   if not static_argnums and not static_argnames:
     return args, kwargs, ()
-  n = len(args)
-  nums = {i if i >= 0 else i + n for i in static_argnums}
-  dyn_args = tuple(a for i, a in enumerate(args) if i not in nums)
-  static = tuple((i, args[i]) for i in sorted(nums) if 0 <= i < n)
-  dyn_kwargs = {k: v for k, v in kwargs.items() if k not in static_argnames}
-  static += tuple(sorted((k, v) for k, v in kwargs.items()
-                         if k in static_argnames))
+  dyn_pos, static_pos = _static_split(static_argnums, len(args))
+  dyn_args = tuple([args[i] for i in dyn_pos])
+  static = tuple([(i, args[i]) for i in static_pos])
+  if kwargs:
+    dyn_kwargs = {k: v for k, v in kwargs.items() if k not in static_argnames}
+    static += tuple(sorted((k, v) for k, v in kwargs.items()
+                           if k in static_argnames))
+  else:
+    dyn_kwargs = kwargs
   try:
     hash(static)
   except TypeError:
