@@ -44,6 +44,7 @@ fuzz: $(STAMP)
 # Regenerate docs/passes.md from the pass registry.
 docs: $(STAMP)
 	$(PY) tools/gen_pass_docs.py > docs/passes.md
+	$(PY) tools/gen_api_docs.py > docs/api.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -41,6 +41,7 @@ import numpy as np
 from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
+from refhlo.compiler import irutil
 from refhlo.compiler.dialect.indexer import ELEMENTWISE, Indexer
 from refhlo.compiler.dialect.types import DYNAMIC, is_ref_type, ref_value_type
 
@@ -72,43 +73,8 @@ class RefCell:
 # -- types ----------------------------------------------------------------------
 
 
-def _float_dtype(name: str) -> np.dtype:
-  simple = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
-  if name in simple:
-    return np.dtype(simple[name])
-  import ml_dtypes  # a NumPy extension (no jax import)
-  extra = {"bf16": ml_dtypes.bfloat16, "f8E4M3FN": ml_dtypes.float8_e4m3fn,
-           "f8E5M2": ml_dtypes.float8_e5m2}
-  if name in extra:
-    return np.dtype(extra[name])
-  raise NotImplementedError(f"element type {name}")
-
-
-_DTYPE_CACHE: dict[str, np.dtype] = {}
-
-
-def element_dtype(t: ir.Type) -> np.dtype:
-  """The NumPy dtype of an MLIR element type (i1 -> bool)."""
-  key = str(t)
-  dt = _DTYPE_CACHE.get(key)
-  if dt is not None:
-    return dt
-  if isinstance(t, ir.IntegerType):
-    it = ir.IntegerType(t)
-    if it.width == 1:
-      dt = np.dtype(np.bool_)
-    else:
-      dt = np.dtype(f"{'u' if it.is_unsigned else ''}int{it.width}")
-  elif isinstance(t, ir.IndexType):
-    dt = np.dtype(np.int64)
-  else:
-    dt = _float_dtype(key)
-  _DTYPE_CACHE[key] = dt
-  return dt
-
-
-def tensor_dtype(t: ir.Type) -> np.dtype:
-  return element_dtype(ir.RankedTensorType(t).element_type)
+element_dtype = irutil.element_dtype
+tensor_dtype = irutil.tensor_dtype
 
 
 def tensor_shape(t: ir.Type) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 from jaxlib.mlir import ir
 
 
@@ -45,6 +46,19 @@ def callee_name(call: ir.Operation) -> str:
 def is_private(f: ir.Operation) -> bool:
   return ("sym_visibility" in f.attributes
           and ir.StringAttr(f.attributes["sym_visibility"]).value == "private")
+
+
+def is_public(f: ir.Operation) -> bool:
+  """No `sym_visibility`, or "public" (not "private", not "nested")."""
+  attrs = f.attributes
+  return ("sym_visibility" not in attrs
+          or ir.StringAttr(attrs["sym_visibility"]).value == "public")
+
+
+def module_functions(module: ir.Operation) -> list[ir.Operation]:
+  """The `func.func` ops directly in the module's body, in order."""
+  return [inner.operation for inner in module.operation.regions[0].blocks[0].operations
+          if inner.operation.name == "func.func"]
 
 
 def module_funcs(module: ir.Operation) -> dict[str, ir.Operation]:
@@ -151,3 +165,45 @@ def clone_module(module: ir.Module) -> ir.Module:
   for child in module.body.operations:
     child.operation.clone(ip=ip)
   return copy
+
+
+# -- NumPy dtypes of MLIR types (the interpreter, XLA's results) ------------------
+
+
+def _float_dtype(name: str) -> np.dtype:
+  simple = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
+  if name in simple:
+    return np.dtype(simple[name])
+  import ml_dtypes  # a NumPy extension (no jax import)
+  extra = {"bf16": ml_dtypes.bfloat16, "f8E4M3FN": ml_dtypes.float8_e4m3fn,
+           "f8E5M2": ml_dtypes.float8_e5m2}
+  if name in extra:
+    return np.dtype(extra[name])
+  raise NotImplementedError(f"element type {name}")
+
+
+_DTYPE_CACHE: dict[str, np.dtype] = {}
+
+
+def element_dtype(t: ir.Type) -> np.dtype:
+  """The NumPy dtype of an MLIR element type (i1 -> bool)."""
+  key = str(t)
+  dt = _DTYPE_CACHE.get(key)
+  if dt is not None:
+    return dt
+  if isinstance(t, ir.IntegerType):
+    it = ir.IntegerType(t)
+    if it.width == 1:
+      dt = np.dtype(np.bool_)
+    else:
+      dt = np.dtype(f"{'u' if it.is_unsigned else ''}int{it.width}")
+  elif isinstance(t, ir.IndexType):
+    dt = np.dtype(np.int64)
+  else:
+    dt = _float_dtype(key)
+  _DTYPE_CACHE[key] = dt
+  return dt
+
+
+def tensor_dtype(t: ir.Type) -> np.dtype:
+  return element_dtype(ir.RankedTensorType(t).element_type)

@@ -9,6 +9,11 @@ with a before/after IR example; dataclass fields are its options, spelled
 `file:line:col: error: ...`) followed by `raise PassFailure()`, or simply
 `raise PassError(op, message)`.
 
+A pass reports what it did through statistics (MLIR's `Pass::Statistic`):
+declared in `STATISTICS` (name -> description, listed by `ref-opt
+--list-passes`), counted with `self.stat("accesses-lowered").add(n)` and
+printed by `ref-opt --mlir-pass-statistics`.
+
 A `PassPipeline` is a named list of pipeline elements (our passes and upstream
 ones such as `canonicalize`), registered like a pass (e.g. `ref-to-stablehlo`).
 """
@@ -48,16 +53,67 @@ def emit_error(where: Any, message: str) -> None:
 
 
 @dataclasses.dataclass
+class Statistic:
+  """A counter a pass reports with `ref-opt --mlir-pass-statistics` (MLIR's
+  `Pass::Statistic`): what a pass did is otherwise visible only by diffing
+  its output."""
+
+  name: str
+  description: str
+  value: int = 0
+
+  def add(self, n: int = 1) -> Statistic:
+    self.value += n
+    return self
+
+
+@dataclasses.dataclass
 class Pass:
   """Base class of refhlo's passes. Subclasses are dataclasses."""
 
   NAME: ClassVar[str] = ""
   SUMMARY: ClassVar[str] = ""
   DESCRIPTION: ClassVar[str] = ""
+  # name -> description of each statistic the pass counts (see `stat`).
+  STATISTICS: ClassVar[dict[str, str]] = {}
+  # Set on the instance by the pipeline when `run` raised an unexpected
+  # exception (a bug, not a reported failure): ref-opt then offers a crash
+  # reproducer.
+  crash: ClassVar[BaseException | None] = None
 
   def run(self, module: ir.Operation) -> None:
     """Transforms `module` in place; its context and location are current."""
     raise NotImplementedError
+
+  # -- statistics ---------------------------------------------------------
+
+  def stat(self, name: str, description: str | None = None) -> Statistic:
+    """This instance's counter `name`: `self.stat("refs-promoted").add()`.
+
+    Declared in `STATISTICS` (so that --list-passes shows it), or given a
+    description here; a typo in an undeclared name is a KeyError, not a
+    silently new counter.
+    """
+    stats = self._statistics()
+    s = stats.get(name)
+    if s is None:
+      if description is None:
+        description = type(self).STATISTICS.get(name)
+      if description is None:
+        raise KeyError(f"pass '{self.NAME}' declares no statistic '{name}'")
+      s = stats[name] = Statistic(name, description)
+    return s
+
+  def statistics(self) -> list[Statistic]:
+    """Every statistic, the declared ones at 0 if never counted, sorted by
+    name (the order MLIR prints them in)."""
+    for name in type(self).STATISTICS:
+      self.stat(name)
+    return sorted(self._statistics().values(), key=lambda s: s.name)
+
+  def _statistics(self) -> dict[str, Statistic]:
+    # Kept out of the dataclass fields: those are the pass's options.
+    return self.__dict__.setdefault("_stats", {})
 
   # -- options ------------------------------------------------------------
 

@@ -118,6 +118,7 @@ def _run_callback(p: Pass):
     except PassFailure:
       pass_.signal_pass_failure()
     except Exception as e:  # a bug in refhlo: report it, never abort
+      p.crash = e  # ref-opt's crash reproducer tells a bug from a failure
       op.location.emit_error(
           f"internal error in pass '{p.NAME}': {type(e).__name__}: {e}")
       pass_.signal_pass_failure()
@@ -126,8 +127,13 @@ def _run_callback(p: Pass):
 
 
 def add_elements(pm: passmanager.PassManager, elements: list[Element],
-                 _depth: int = 0) -> None:
-  """Adds parsed elements to `pm`, expanding registered pipelines."""
+                 _depth: int = 0) -> list[Pass]:
+  """Adds parsed elements to `pm`, expanding registered pipelines.
+
+  Returns the refhlo pass instances added, in order: their statistics and
+  crashes are read after the run (upstream passes have no Python object).
+  """
+  added: list[Pass] = []
   if _depth > 16:
     raise PipelineError("registered pipelines nest too deeply")
   for el in elements:
@@ -135,7 +141,7 @@ def add_elements(pm: passmanager.PassManager, elements: list[Element],
     if isinstance(entry, PassPipeline):
       if el.options:
         raise PipelineError(f"pipeline '{el.name}' takes no options")
-      add_elements(pm, [parse_element(t) for t in entry.ELEMENTS], _depth + 1)
+      added += add_elements(pm, [parse_element(t) for t in entry.ELEMENTS], _depth + 1)
       continue
     if entry is not None:
       if el.nested is not None:
@@ -145,6 +151,7 @@ def add_elements(pm: passmanager.PassManager, elements: list[Element],
       except ValueError as e:
         raise PipelineError(str(e)) from None
       pm.add(_run_callback(p), type(p).__name__, p.NAME, p.SUMMARY)
+      added.append(p)
       continue
     if el.nested is not None:
       inner = _mentions_ref_pass(el.nested)
@@ -161,6 +168,7 @@ def add_elements(pm: passmanager.PassManager, elements: list[Element],
         raise PipelineError(f"'{el.name}' does not refer to a registered pass "
                             f"or pass pipeline") from None
       raise PipelineError(f"invalid pass '{el.text}': {detail}") from None
+  return added
 
 
 def build_pass_manager(pipeline: str | list[Element],

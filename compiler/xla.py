@@ -29,61 +29,23 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from jaxlib.mlir import ir
 
-OptionValue = bool | int | float | str
-
-PLATFORM_OPTIONS: Mapping[str, Mapping[str, OptionValue]] = {
-    # Why it is here: XLA:CPU's default copy insertion keeps two whole-buffer
-    # copies of a donated buffer that is read (dynamic_slice, gather, a
-    # reduction) and then updated in place in the same computation, the swap
-    # `old = ref[i]; ref[i] = new`: the read and the in-place update are
-    # unordered in its dependency ordering, so it assumes they interfere. With
-    # region analysis copy removal instead *forces* the order (read first) with
-    # a control edge and drops the copies.
-    #
-    # Why it is safe only without loops: XLA:CPU's SmallWhileLoopHoistingPass,
-    # which runs right after copy insertion, turns every small
-    # `while` (< 1 KiB touched per iteration) into a call and drops the
-    # while's control edges, so a loop that reads the buffer may then run
-    # *after* the write it was ordered before (wrong results; the canary
-    # tests `test_xla_region_analysis_loop_read` in test_differential.py).
-    # No other pass between copy insertion and scheduling drops control edges,
-    # and straight-line code and case/if were correct in every experiment.
-    # So `compile_module` enables it only for modules without any
-    # `stablehlo.while` (`region_analysis_is_safe`); the targeted campaign is
-    # `tools/fuzz.py --kind ref --no-loops --force-region-analysis`
-    # (docs/inplace.md has the counts).
-    "cpu": {"xla_cpu_copy_insertion_use_region_analysis": True},
-    # XLA:GPU has the same switch for the same copy-removal code (default off)
-    # and no small-while hoisting, but refhlo has never run a differential
-    # campaign on a GPU: not a tool until one passes. GPU runs XLA's defaults
-    # (a read-then-write is copied, as under jax.jit).
-    "gpu": {},
-    # XLA:TPU: its compiler is not open source; XLA's defaults.
-    "tpu": {},
-}
-"""XLA debug options added to every compile, per platform. The one place where
-refhlo tunes XLA; `compile_module(..., default_options=False)` leaves them out.
-Each entry says why it is there and why it is safe for what refhlo emits."""
-
-REGION_ANALYSIS_OPTIONS = frozenset({
-    "xla_cpu_copy_insertion_use_region_analysis",
-    "xla_gpu_copy_insertion_use_region_analysis",
-})
-"""Defaults that `compile_module` leaves out of modules with a loop
-(`region_analysis_is_safe`): XLA:CPU miscompiles a loop that reads a buffer
-followed by an in-place write of it (see `PLATFORM_OPTIONS`)."""
-
-_PLATFORM_ALIASES = {"cuda": "gpu", "rocm": "gpu"}
-
-COPY_OPCODES = ("copy", "copy-start", "copy-done")
-
+from refhlo.compiler import irutil
+from refhlo.compiler.hlo_text import COPY_OPCODES, Copy, parse_copies, shape_bytes  # noqa: F401
+from refhlo.compiler.xla_options import (  # noqa: F401
+    PLATFORM_OPTIONS,
+    REGION_ANALYSIS_OPTIONS,
+    OptionValue,
+    compile_options,
+    first_loop,
+    platform_options,
+    region_analysis_is_safe,
+)
 
 class XlaCompileError(ValueError):
   """The module cannot be compiled by XLA (leftover ref ops, no @main, XLA
@@ -91,46 +53,8 @@ class XlaCompileError(ValueError):
   known."""
 
 
-def platform_options(platform: str) -> dict[str, OptionValue]:
-  """refhlo's XLA options for `platform` ('cpu', 'gpu'/'cuda'/'rocm', 'tpu')."""
-  key = _PLATFORM_ALIASES.get(platform, platform)
-  return dict(PLATFORM_OPTIONS.get(key, {}))
-
-
 # ---------------------------------------------------------------------------
 # The compiled executable.
-
-
-@dataclasses.dataclass(frozen=True)
-class Copy:
-  """One copy instruction of the optimized HLO."""
-  name: str          # HLO instruction name, e.g. "copy.1"
-  opcode: str        # "copy" | "copy-start" | "copy-done"
-  shape: str         # HLO shape text, e.g. "f32[16384,1024]{1,0}"
-  size_bytes: int    # bytes of the copied array
-  computation: str   # the HLO computation holding it
-  instruction: str   # the whole HLO line
-  op_name: str | None = None      # metadata op_name (MLIR NameLoc)
-  source_file: str | None = None  # metadata source file (MLIR FileLineColLoc)
-  source_line: int | None = None
-  metadata_from: str | None = None  # instruction the source was taken from
-
-  @property
-  def source(self) -> str | None:
-    """`file:line` of the op this copy came from, if XLA kept it."""
-    if self.source_file is None:
-      return None
-    if self.source_line is None:
-      return self.source_file
-    return f"{self.source_file}:{self.source_line}"
-
-  def describe(self) -> str:
-    where = self.source or "unknown source"
-    op = f" [{self.op_name}]" if self.op_name else ""
-    if self.metadata_from:
-      where += f" (via %{self.metadata_from})"
-    return (f"{self.opcode} of {self.size_bytes} bytes ({self.shape}) "
-            f"in {self.computation} from {where}{op}: {self.instruction}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,6 +68,8 @@ class Compiled:
   xla_options: Mapping[str, OptionValue]
   num_args: int
   notes: tuple[str, ...] = ()      # why an in-place option was left out
+  devices: tuple[Any, ...] = ()    # an SPMD program's devices, in partition order
+  out_types: tuple[tuple[tuple[int, ...], Any], ...] = ()  # (global shape, dtype)
 
   @property
   def platform(self) -> str:
@@ -161,6 +87,8 @@ class Compiled:
 
     if len(arrays) != self.num_args:
       raise TypeError(f"expected {self.num_args} arguments, got {len(arrays)}")
+    if len(self.devices) > 1:
+      return self._execute_spmd(arrays)
     args = []
     for a in arrays:
       if isinstance(a, jax.Array) and a.devices() == {self.device}:
@@ -169,6 +97,30 @@ class Compiled:
         args.append(jax.device_put(a, self.device))
     results = self.executable.execute_sharded(args)
     return [r[0] for r in results.disassemble_into_single_device_arrays()]
+
+  def _execute_spmd(self, arrays: Sequence[Any]) -> list[Any]:
+    """`execute` of a program partitioned over several devices: arguments
+    are global `jax.Array`s over exactly those devices (others are
+    replicated onto them); results come back as global arrays with the
+    shardings XLA gave them."""
+    import jax  # pylint: disable=g-import-not-at-top
+    from jax._src import sharding_impls  # pylint: disable=g-import-not-at-top
+    from jax._src.lib import xla_client as xc  # pylint: disable=g-import-not-at-top
+
+    devices = xc.DeviceList(tuple(self.devices))
+    args = []
+    for a in arrays:
+      if not (isinstance(a, jax.Array) and a.sharding.device_set == set(self.devices)):
+        a = jax.device_put(a, sharding_impls.GSPMDSharding.get_replicated(devices))
+      args.append(a)
+    results = self.executable.execute_sharded(args)
+    shards = results.disassemble_into_single_device_arrays()
+    out = []
+    for (shape, dtype), op_sharding, pieces in zip(
+        self.out_types, self.executable.get_output_shardings(), shards):
+      sharding = sharding_impls.GSPMDSharding(devices, op_sharding)
+      out.append(jax.make_array_from_single_device_arrays(shape, sharding, pieces))
+    return out
 
   def memory_analysis(self) -> Any:
     """XLA's `CompiledMemoryStats`: `temp_size_in_bytes`,
@@ -251,6 +203,11 @@ def _check_no_refs(module_op: ir.Operation) -> None:
         f"which XLA cannot compile; run the 'ref-to-stablehlo' pipeline first")
 
 
+def _uses_shardy(module_op: ir.Operation) -> bool:
+  return any(op.operation.name == "sdy.mesh"
+             for op in module_op.regions[0].blocks[0].operations)
+
+
 def _main_func(module_op: ir.Operation) -> ir.Operation:
   for op in module_op.regions[0].blocks[0].operations:
     if op.operation.name == "func.func" and \
@@ -283,41 +240,6 @@ def get_backend(backend: Any = None) -> Any:
   if backend is None or isinstance(backend, str):
     return jbackend.get_backend(backend)
   return backend
-
-
-def compile_options(platform: str,
-                    options: Mapping[str, OptionValue | None] | None = None,
-                    *, default_options: bool = True) -> dict[str, OptionValue]:
-  """The XLA options a compile uses: refhlo's platform defaults (unless
-  `default_options=False`), then `options` on top (a value of None removes an
-  option)."""
-  merged: dict[str, Any] = platform_options(platform) if default_options else {}
-  for k, v in (options or {}).items():
-    if v is None:
-      merged.pop(k, None)
-    else:
-      merged[k] = v
-  return merged
-
-
-def first_loop(module_op: ir.Operation) -> ir.Operation | None:
-  """The first `stablehlo.while` anywhere in the module, or None."""
-  found: list[ir.Operation] = []
-
-  def visit(op: ir.Operation) -> ir.WalkResult:
-    if op.name == "stablehlo.while":
-      found.append(op)
-      return ir.WalkResult.INTERRUPT
-    return ir.WalkResult.ADVANCE
-
-  module_op.walk(visit)
-  return found[0] if found else None
-
-
-def region_analysis_is_safe(module_op: ir.Operation) -> bool:
-  """Whether XLA's region-based copy removal is safe for the module: it has no
-  `stablehlo.while` at any depth, in any function (see `PLATFORM_OPTIONS`)."""
-  return first_loop(module_op) is None
 
 
 def _result_attrs(main: ir.Operation) -> list[ir.DictAttr]:
@@ -385,9 +307,10 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
         device_assignment=np.array(devices).reshape(1, len(devices)),
         env_options_overrides=dict(xla_opts), backend=client)
     build = copts.executable_build_options
-    # The shardings are `mhlo.sharding` strings (GSPMD's); refhlo emits no
-    # Shardy dialect.
-    build.use_shardy_partitioner = False
+    # `mhlo.sharding` strings are GSPMD's (refhlo.jit emits those); a module
+    # with a Shardy mesh (`sdy.sharding`, e.g. from a ref argument's
+    # `ref.sharding`) is partitioned by Shardy.
+    build.use_shardy_partitioner = _uses_shardy(module_op)
     build.allow_spmd_sharding_propagation_to_output = [
         "mhlo.sharding" not in d for d in _result_attrs(main)]
   else:
@@ -422,153 +345,14 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
   finally:
     if unnamed:
       del as_module.operation.attributes["sym_name"]
+  results = ir.FunctionType(ir.TypeAttr(main.attributes["function_type"]).value).results
+  out_types = tuple((tuple(ir.RankedTensorType(t).shape), irutil.tensor_dtype(t))
+                    for t in results)
   return Compiled(executable=executable, backend=client, device=dev,
                   donated=donated, aliases=aliases, xla_options=xla_opts,
-                  num_args=num_args, notes=tuple(notes))
-
-
-# ---------------------------------------------------------------------------
-# Reading the optimized HLO.
-
-_ELEMENT_BITS = {
-    "pred": 8, "s1": 1, "u1": 1, "s2": 2, "u2": 2, "s4": 4, "u4": 4,
-    "s8": 8, "u8": 8, "s16": 16, "u16": 16, "s32": 32, "u32": 32,
-    "s64": 64, "u64": 64, "f16": 16, "bf16": 16, "f32": 32, "f64": 64,
-    "c64": 64, "c128": 128, "token": 0,
-}
-
-_ARRAY_RE = re.compile(r"\b([a-z]+[0-9]*(?:e[0-9]+m[0-9]+[a-z]*)?)\[([0-9,]*)\]")
-_INSTR_RE = re.compile(
-    r"^\s*(?:ROOT\s+)?%?(?P<name>[\w.\-]+)\s*=\s*(?P<shape>.+?)\s+"
-    r"(?P<opcode>[\w\-]+)\((?P<rest>.*)$")
-_COMP_RE = re.compile(r"^(?:ENTRY\s+)?%?(?P<name>[\w.\-]+)\s*\(.*\{\s*$")
-_META_RE = re.compile(r"metadata=\{(?P<body>[^}]*)\}")
-_FIELD_RE = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
-_TABLE_RE = re.compile(r"^(FileNames|FunctionNames|FileLocations|StackFrames)\s*$")
-
-
-def _element_bits(name: str) -> int:
-  if name in _ELEMENT_BITS:
-    return _ELEMENT_BITS[name]
-  if name.startswith("f8") or name.startswith("f4") or name.startswith("f6"):
-    return 8  # fp8 and narrower floats: count whole bytes
-  return 32
-
-
-def shape_bytes(shape: str) -> int:
-  """Bytes of the largest array in an HLO shape (a tuple's largest element:
-  for `copy-start`'s `(dst, src, context)` that is the copied array)."""
-  best = 0
-  for m in _ARRAY_RE.finditer(shape):
-    n = 1
-    for d in filter(None, m.group(2).split(",")):
-      n *= int(d)
-    best = max(best, (n * _element_bits(m.group(1)) + 7) // 8)
-  return best
-
-
-def _unquote(s: str) -> str:
-  if len(s) >= 2 and s[0] == s[-1] == '"':
-    return s[1:-1].encode().decode("unicode_escape")
-  return s
-
-
-def _stack_frames(text: str) -> dict[int, tuple[str, int]]:
-  """stack_frame_id -> (file, line) from the HLO text's location tables."""
-  tables: dict[str, dict[int, str]] = {}
-  current = None
-  for line in text.splitlines():
-    m = _TABLE_RE.match(line.strip())
-    if m:
-      current = tables.setdefault(m.group(1), {})
-      continue
-    if current is None:
-      continue
-    if not line.strip():
-      current = None
-      continue
-    key, _, value = line.strip().partition(" ")
-    if key.isdigit():
-      current[int(key)] = value.strip()
-  files = {k: _unquote(v) for k, v in tables.get("FileNames", {}).items()}
-  locs = {}
-  for k, v in tables.get("FileLocations", {}).items():
-    f = dict(_FIELD_RE.findall(v.strip("{}")))
-    locs[k] = (files.get(int(f.get("file_name_id", 0)), "?"), int(f.get("line", 0)))
-  frames = {}
-  for k, v in tables.get("StackFrames", {}).items():
-    f = dict(_FIELD_RE.findall(v.strip("{}")))
-    loc = locs.get(int(f.get("file_location_id", 0)))
-    if loc:
-      frames[k] = loc
-  return frames
-
-
-def _meta_fields(rest: str, frames: dict[int, tuple[str, int]]
-                 ) -> tuple[str | None, str | None, int | None] | None:
-  """(op_name, source_file, source_line) from an instruction's metadata."""
-  meta = _META_RE.search(rest)
-  if not meta:
-    return None
-  fields = {k: _unquote(v) for k, v in _FIELD_RE.findall(meta.group("body"))}
-  op_name = fields.get("op_name")
-  source_file = fields.get("source_file")
-  source_line = int(fields["source_line"]) if "source_line" in fields else None
-  if source_file is None and "stack_frame_id" in fields:
-    frame = frames.get(int(fields["stack_frame_id"]))
-    if frame:
-      source_file, source_line = frame
-  if op_name is None and source_file is None:
-    return None
-  return op_name, source_file, source_line
-
-
-def parse_copies(hlo_text: str) -> list[Copy]:
-  """Every copy / copy-start / copy-done instruction in HLO text.
-
-  Copies that XLA's copy insertion adds carry no metadata of their own; for
-  those the source is taken from the first user (else the operand, else the
-  while/conditional/fusion calling its computation) that has some, and
-  `metadata_from` says which instruction it came from.
-  """
-  frames = _stack_frames(hlo_text)
-  instrs: list[tuple[str, str, str, str, str]] = []  # comp, name, shape, op, rest
-  computation = "?"
-  for line in hlo_text.splitlines():
-    cm = _COMP_RE.match(line)
-    if cm and "=" not in line.split("(")[0]:
-      computation = cm.group("name")
-      continue
-    m = _INSTR_RE.match(line)
-    if m:
-      instrs.append((computation, m.group("name"), m.group("shape"),
-                     m.group("opcode"), m.group("rest")))
-  meta = {name: _meta_fields(rest, frames) for _, name, _, _, rest in instrs}
-  out: list[Copy] = []
-  lines = {name: line for line in hlo_text.splitlines()
-           for m in [_INSTR_RE.match(line)] if m for name in [m.group("name")]}
-  for comp, name, shape, opcode, rest in instrs:
-    if opcode not in COPY_OPCODES:
-      continue
-    found, origin = meta.get(name), None
-    if found is None:
-      use = re.compile(rf"%{re.escape(name)}(?![\w.\-])")
-      users = [n for c, n, _, _, r in instrs if c == comp and use.search(r)]
-      operands = re.findall(r"%([\w.\-]+)", rest.split(")")[0])
-      # ...else the instruction calling this computation (while, conditional).
-      call = re.compile(rf"%{re.escape(comp)}(?![\w.\-])")
-      callers = [n for c, n, _, _, r in instrs if c != comp and call.search(r)]
-      for other in users + operands + callers:
-        if meta.get(other) is not None:
-          found, origin = meta[other], other
-          break
-    op_name, source_file, source_line = found or (None, None, None)
-    out.append(Copy(name=name, opcode=opcode, shape=shape,
-                    size_bytes=shape_bytes(shape), computation=comp,
-                    instruction=lines[name].strip(), op_name=op_name,
-                    source_file=source_file, source_line=source_line,
-                    metadata_from=origin))
-  return out
+                  num_args=num_args, notes=tuple(notes),
+                  devices=tuple(devices) if len(devices) > 1 else (),
+                  out_types=out_types)
 
 
 def summarize(compiled: Compiled, ref_bytes: int) -> dict[str, Any]:

@@ -50,6 +50,12 @@ def render() -> str:
           typ = f.type if isinstance(f.type, str) else f.type.__name__
           out.append(f"- `{p.option_name(f)}` ({typ}, default `{f.default}`)")
         out.append("")
+      if p.STATISTICS:
+        out.append("Statistics (`ref-opt --mlir-pass-statistics`):")
+        out.append("")
+        for stat, desc in sorted(p.STATISTICS.items()):
+          out.append(f"- `{stat}`: {desc}")
+        out.append("")
     out.append(textwrap.dedent(p.DESCRIPTION).strip())
     out.append("")
   return "\n".join(out)

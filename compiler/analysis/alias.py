@@ -42,13 +42,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
-from collections.abc import Iterator
 
 from jaxlib.mlir import ir
 
+from refhlo.compiler import irutil
 from refhlo.compiler.dialect.indexer import Indexer
 from refhlo.compiler.dialect.ops import op_names
 from refhlo.compiler.dialect.types import DYNAMIC, is_ref_type, ref_shape
+from refhlo.compiler.irutil import callee_name, func_name
 
 _MAX_WINDOWS = 8
 """Windows of one root (and one set of kept dims) a value may denote before
@@ -229,42 +230,6 @@ class FunctionInfo:
     return [i for i, t in enumerate(self.arg_types) if is_ref_type(t)]
 
 
-def walk_ops(block_owner: ir.Operation) -> Iterator[ir.Operation]:
-  """Every op nested in `block_owner`'s regions, in program (pre-)order."""
-  for region in block_owner.regions:
-    for block in region.blocks:
-      for op in block.operations:
-        op = op.operation
-        yield op
-        if len(op.regions):
-          yield from walk_ops(op)
-
-
-def module_functions(module_op: ir.Operation) -> list[ir.Operation]:
-  """The `func.func` ops directly in the module's body."""
-  op = module_op.operation
-  out = []
-  for inner in op.regions[0].blocks[0].operations:
-    if inner.operation.name == "func.func":
-      out.append(inner.operation)
-  return out
-
-
-def func_name(func_op: ir.Operation) -> str:
-  return ir.StringAttr(func_op.attributes["sym_name"]).value
-
-
-def is_public(func_op: ir.Operation) -> bool:
-  attrs = func_op.attributes
-  if "sym_visibility" not in attrs:
-    return True
-  return ir.StringAttr(attrs["sym_visibility"]).value == "public"
-
-
-def callee_name(call_op: ir.Operation) -> str:
-  return ir.FlatSymbolRefAttr(call_op.attributes["callee"]).value
-
-
 def _shape_or_none(t: ir.Type) -> tuple[int, ...] | None:
   try:
     return ref_shape(t)
@@ -290,11 +255,11 @@ class AliasAnalysis:
   # -- gathering -------------------------------------------------------------
 
   def _collect(self) -> None:
-    for fop in module_functions(self.module_op):
+    for fop in irutil.module_functions(self.module_op):
       name = func_name(fop)
       ftype = ir.FunctionType(ir.TypeAttr(fop.attributes["function_type"]).value)
       has_body = len(fop.regions[0].blocks) > 0
-      info = FunctionInfo(name, fop, is_public(fop), has_body, list(ftype.inputs))
+      info = FunctionInfo(name, fop, irutil.is_public(fop), has_body, list(ftype.inputs))
       self.functions[name] = info
       if not has_body:
         continue
@@ -306,7 +271,7 @@ class AliasAnalysis:
           self._value_func[arg] = name
           self._root_shape[root] = _shape_or_none(arg.type)
       counts = {"new": 0, "empty": 0}
-      for op in walk_ops(fop):
+      for op in irutil.walk_ops(fop):
         info.ops.append(op)
         opname = op.name
         if opname in ("ref.new", "ref.empty"):

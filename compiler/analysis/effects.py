@@ -38,11 +38,8 @@ import enum
 
 from jaxlib.mlir import ir
 
-from refhlo.compiler.analysis.alias import (
-    AliasAnalysis,
-    Root,
-    callee_name,
-)
+from refhlo.compiler.analysis.alias import AliasAnalysis, Root
+from refhlo.compiler.irutil import callee_name
 from refhlo.compiler.dialect.ops import REF_OPS
 from refhlo.compiler.dialect.types import is_ref_type
 

@@ -1,4 +1,5 @@
-"""The `ref` dialect: its type (`!ref.ref<T>`), indexer and operations."""
+"""The `ref` dialect: its type (`!ref.ref<T>`), indexer and operations (and,
+in `refhlo.compiler.dialect.asm`, their pretty assembly format)."""
 
 from refhlo.compiler.dialect.types import (  # noqa: F401
     DYNAMIC,

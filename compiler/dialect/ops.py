@@ -1,9 +1,10 @@
 """OpView classes for the `ref` dialect's operations, with builders.
 
-The dialect is unregistered in C++ (ops print in generic syntax); these Python
-classes give the ops named accessors. Importing this module registers them and
-the dialect search prefix `refhlo.compiler.dialect`, so walking a module or
-iterating a block yields e.g. `RefGetOp` for a `"ref.get"` op.
+The dialect is unregistered in C++ (MLIR prints and parses the ops only in
+generic syntax; `asm.py` rewrites them to and from their pretty form); these
+Python classes give the ops named accessors. Importing this module registers
+them and the dialect search prefix `refhlo.compiler.dialect`, so walking a
+module or iterating a block yields e.g. `RefGetOp` for a `"ref.get"` op.
 
 | op | operands | results |
 |---|---|---|

@@ -110,6 +110,13 @@ def _is_int_tensor(t: ir.Type) -> bool:
       ir.RankedTensorType(t).element_type, ir.IntegerType)
 
 
+REF_SHARDING = "ref.sharding"
+"""A ref argument's Shardy sharding (`#sdy.sharding<@mesh, [...]>`). Shardy's
+own `sdy.sharding` cannot sit on a `!ref.ref` argument (Shardy verifies it
+against a shaped type); `ref-buffer-donation` renames it to `sdy.sharding`
+once the argument is a tensor, and copies it onto the donated result."""
+
+
 class _Verifier:
   """One walk over the IR, collecting errors."""
 
@@ -252,12 +259,25 @@ class _Verifier:
   # -- functions and placement of refs --------------------------------------------
 
   def check_func(self, op: ir.Operation) -> None:
-    """Declarations: argument types well-formed, no ref results."""
+    """Declarations: argument types well-formed, no ref results; `ref.sharding`
+    only on ref arguments, holding a Shardy sharding."""
     ftype_attr = op.attributes["function_type"] if "function_type" in \
         op.attributes else None
     if ftype_attr is None:
       return
     ftype = ir.FunctionType(ir.TypeAttr(ftype_attr).value)
+    if "arg_attrs" in op.attributes:
+      for i, d in enumerate(ir.ArrayAttr(op.attributes["arg_attrs"])):
+        d = ir.DictAttr(d)
+        if REF_SHARDING not in d or i >= len(ftype.inputs):
+          continue
+        if not is_ref_type(ftype.inputs[i]):
+          self.op_error(op, f"argument #{i} has '{REF_SHARDING}' but is not a ref "
+                        f"({ftype.inputs[i]}): a tensor argument takes "
+                        "'sdy.sharding' itself")
+        elif not str(d[REF_SHARDING]).startswith("#sdy.sharding<"):
+          self.op_error(op, f"argument #{i}: '{REF_SHARDING}' must be a Shardy "
+                        f"sharding (#sdy.sharding<@mesh, [...]>), got {d[REF_SHARDING]}")
     is_decl = len(op.regions) == 0 or len(op.regions[0].blocks) == 0
     if not is_decl:
       return  # arguments are block arguments; ref results are caught at return
@@ -389,42 +409,42 @@ class _Verifier:
                     f"type {value_t}")
 
   def check_access(self, op: ir.Operation) -> None:
-    name = op.name
-    has_value = name in _WRITES
+    """An access (get/set/swap/addupdate) or a view: its operands make a
+    valid indexer of its ref, then its own result/value rule."""
+    checked = self.access_indexer(op)
+    if checked is None:
+      return
+    idx, elt = checked
+    want_key = (idx.value_shape, elt)
+    want_t = self._tensor_types.get(want_key)
+    if want_t is None:
+      want_t = self._tensor_types[want_key] = ir.RankedTensorType.get(
+          list(idx.value_shape), elt, loc=op.location)
+    _ACCESS_RESULT_RULES.get(op.name, _Verifier.check_write)(self, op, idx, want_t)
+
+  def access_indexer(self, op: ir.Operation) -> tuple[Indexer, ir.Type] | None:
+    """The op's Indexer (checked) and the ref's element type, or None after
+    reporting what is wrong with its operands or attributes."""
+    has_value = op.name in _WRITES
     fixed = 2 if has_value else 1
     operands = list(op.operands)
     if len(operands) < fixed:
       what = "a ref and a value operand" if has_value else "a ref operand"
       self.op_error(op, f"expects {what} first, got "
                     f"{_plural(len(operands), 'operand')}")
-      return
+      return None
     value_t = self.expect_ref_operand(op, 0)
     if value_t is None:
-      return
-    elt = value_t.element_type
-    is_view = name == ref_ops.RefViewOp.OPERATION_NAME
+      return None
     try:
       # A placeholder indices shape: only the attributes are read here.
       idx = self.indexer(op.attributes, operands[0].type, (1,))
     except IndexerError as e:
       self.op_error(op, str(e))
-      return
+      return None
     rest = operands[fixed:]
-    ndyn = idx.num_dynamic_offsets
-    expected = ndyn + (1 if idx.has_indices else 0)
-    if len(rest) != expected:
-      after = "the ref and value" if has_value else "the ref"
-      if idx.has_indices and len(rest) == ndyn:
-        self.op_error(op, "is missing the indices operand that 'indexed_dims' "
-                      "requires")
-      else:
-        want = _plural(ndyn, "dynamic offset")
-        if idx.has_indices:
-          want += " and the indices"
-        self.op_error(op, f"expects {_plural(expected, 'operand')} after {after} "
-                      f"({want}, one dynamic offset per dynamic entry of "
-                      f"'static_offsets'), got {len(rest)}")
-      return
+    if not self.access_operand_count(op, idx, rest, has_value):
+      return None
     bad = False
     for k, d in enumerate(idx.dynamic_dims):
       t = rest[k].type
@@ -446,45 +466,68 @@ class _Verifier:
         idx = self.indexer(op.attributes, operands[0].type,
                            tuple(ir.RankedTensorType(t).shape))
     if bad:
-      return
+      return None
     try:
       idx.check()
     except IndexerError as e:
       self.op_error(op, str(e))
+      return None
+    return idx, value_t.element_type
+
+  def access_operand_count(self, op: ir.Operation, idx: Indexer,
+                           rest: list[ir.Value], has_value: bool) -> bool:
+    """One operand per dynamic offset, then the indices if indexed."""
+    ndyn = idx.num_dynamic_offsets
+    expected = ndyn + (1 if idx.has_indices else 0)
+    if len(rest) == expected:
+      return True
+    after = "the ref and value" if has_value else "the ref"
+    if idx.has_indices and len(rest) == ndyn:
+      self.op_error(op, "is missing the indices operand that 'indexed_dims' "
+                    "requires")
+    else:
+      want = _plural(ndyn, "dynamic offset")
+      if idx.has_indices:
+        want += " and the indices"
+      self.op_error(op, f"expects {_plural(expected, 'operand')} after {after} "
+                    f"({want}, one dynamic offset per dynamic entry of "
+                    f"'static_offsets'), got {len(rest)}")
+    return False
+
+  def check_view(self, op: ir.Operation, idx: Indexer, want_t: ir.Type) -> None:
+    """`ref.view`: a window, whose result is the ref of the indexed window."""
+    if idx.mode != WINDOW:
+      self.op_error(op, f"cannot have mode '{idx.mode}': views are windows "
+                    "(mode 'window')")
       return
-    want_key = (idx.value_shape, elt)
-    want_t = self._tensor_types.get(want_key)
-    if want_t is None:
-      want_t = self._tensor_types[want_key] = ir.RankedTensorType.get(
-          list(idx.value_shape), elt, loc=op.location)
-    if is_view:
-      if idx.mode != WINDOW:
-        self.op_error(op, f"cannot have mode '{idx.mode}': views are windows "
-                      "(mode 'window')")
-        return
-      if not self.expect_results(op, 1):
-        return
-      res_t = op.results[0].type
-      if not is_ref_type(res_t):
-        self.op_error(op, f"result must be a ref, got {res_t}")
-      elif self.ref_value(res_t) != want_t:
-        self.op_error(op, f"result type {res_t} does not match "
-                      f"!ref.ref<{want_t}>, the ref of the indexed window")
+    if not self.expect_results(op, 1):
       return
-    if name == ref_ops.RefGetOp.OPERATION_NAME:
-      if not self.expect_results(op, 1):
-        return
-      res_t = op.results[0].type
-      if res_t != want_t:
-        self.op_error(op, f"result type {res_t} does not match the indexer's "
-                      f"value type {want_t}")
+    res_t = op.results[0].type
+    if not is_ref_type(res_t):
+      self.op_error(op, f"result must be a ref, got {res_t}")
+    elif self.ref_value(res_t) != want_t:
+      self.op_error(op, f"result type {res_t} does not match "
+                    f"!ref.ref<{want_t}>, the ref of the indexed window")
+
+  def check_get(self, op: ir.Operation, idx: Indexer, want_t: ir.Type) -> None:
+    """`ref.get`: one result of the indexer's value type."""
+    if not self.expect_results(op, 1):
       return
-    # set / swap / addupdate
+    res_t = op.results[0].type
+    if res_t != want_t:
+      self.op_error(op, f"result type {res_t} does not match the indexer's "
+                    f"value type {want_t}")
+
+  def check_write(self, op: ir.Operation, idx: Indexer, want_t: ir.Type) -> None:
+    """`ref.set` / `ref.swap` / `ref.addupdate`: the value operand has the
+    indexer's value type; swap returns the old value, the others nothing."""
+    name = op.name
+    elt = want_t.element_type
     if name == ref_ops.RefAddUpdateOp.OPERATION_NAME and not is_numeric(elt):
       self.op_error(op, "requires a ref of numeric elements (integers other "
                     f"than i1, or floats), got {elt}")
       return
-    val_t = operands[1].type
+    val_t = op.operands[1].type
     if val_t != want_t:
       self.op_error(op, f"value type {val_t} does not match the indexer's value "
                     f"type {want_t}")
@@ -496,6 +539,14 @@ class _Verifier:
         self.op_error(op, f"result type {res_t} must equal the value type {val_t}")
     else:
       self.expect_results(op, 0)
+
+
+# The result rule of each access op after its indexer checks out (the
+# writing ops: `_Verifier.check_write`).
+_ACCESS_RESULT_RULES = {
+    ref_ops.RefViewOp.OPERATION_NAME: _Verifier.check_view,
+    ref_ops.RefGetOp.OPERATION_NAME: _Verifier.check_get,
+}
 
 
 def _attribute_problem(op_name: str, names: tuple[str, ...]) -> str | None:

@@ -11,10 +11,12 @@ import dataclasses
 
 from jaxlib.mlir import ir
 
-from refhlo.compiler.analysis.alias import AliasAnalysis, Root, callee_name
+from refhlo.compiler.analysis.alias import AliasAnalysis, Root
+from refhlo.compiler.irutil import callee_name
 from refhlo.compiler.analysis.effects import analyze_effects
 from refhlo.compiler.dialect.ops import RefGetOp, RefNewOp
 from refhlo.compiler.dialect.types import ref_value_type
+from refhlo.compiler.dialect.verifier import REF_SHARDING
 from refhlo.compiler.passes import Pass, PassError
 
 ALIASING_OUTPUT = "tf.aliasing_output"
@@ -23,7 +25,8 @@ BUFFER_DONOR = "jax.buffer_donor"
 DONATED_ATTR = "ref.donated"
 """Unit attribute on the `ref.new` that stands for a donated argument."""
 
-RESULT_ATTRS_FROM_ARG = ("sdy.sharding", "mhlo.sharding", "mhlo.layout_mode",
+SDY_SHARDING = "sdy.sharding"
+RESULT_ATTRS_FROM_ARG = (SDY_SHARDING, "mhlo.sharding", "mhlo.layout_mode",
                          "mhlo.memory_kind")
 """Argument attributes copied onto the trailing result of a donated ref."""
 
@@ -47,6 +50,11 @@ def _to_array(dicts: list[dict[str, ir.Attribute]]) -> ir.ArrayAttr:
 class RefBufferDonation(Pass):
   NAME = "ref-buffer-donation"
   SUMMARY = "Turn public functions' ref arguments into donated, aliased tensors"
+  STATISTICS = {
+      "functions-rewritten": "Public functions whose ref arguments became tensors",
+      "arguments-donated": "Written ref arguments donated and aliased to a result",
+      "arguments-read-only": "Ref arguments never written, passed as plain tensors",
+  }
   DESCRIPTION = """\
 For every public `func.func` (no `sym_visibility = "private"`), each ref
 argument becomes a tensor argument:
@@ -56,7 +64,10 @@ argument becomes a tensor argument:
   i32` and its final value is returned as the new trailing result `k` (one
   per written argument, in argument order, after the original results);
   `sdy.sharding`, `mhlo.sharding`, `mhlo.layout_mode` and `mhlo.memory_kind`
-  of the argument are copied onto that result, and a `jax.buffer_donor` is
+  of the argument are copied onto that result (a ref argument's Shardy
+  sharding is written `ref.sharding = #sdy.sharding<...>`, since Shardy
+  verifies `sdy.sharding` against a tensor type: it becomes the tensor
+  argument's `sdy.sharding`), and a `jax.buffer_donor` is
   dropped (the aliasing donates the buffer; XLA rejects an argument that is
   both aliased and a buffer donor);
 - a read-only or unused ref argument becomes a plain tensor argument.
@@ -80,8 +91,8 @@ Before:
 ```mlir
 func.func @main(%buf: !ref.ref<tensor<4xf32>> {jax.buffer_donor = true, mhlo.sharding = "{replicated}"},
                 %x: !ref.ref<tensor<4xf32>>) -> tensor<4xf32> {
-  %v = "ref.get"(%x) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
-  "ref.addupdate"(%buf, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  %v = ref.get %x : !ref.ref<tensor<4xf32>> -> tensor<4xf32>
+  ref.addupdate %buf, %v : !ref.ref<tensor<4xf32>>, tensor<4xf32>
   return %v : tensor<4xf32>
 }
 ```
@@ -92,11 +103,11 @@ After:
 func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasing_output = 1 : i32},
                 %arg1: tensor<4xf32>)
     -> (tensor<4xf32>, tensor<4xf32> {mhlo.sharding = "{replicated}"}) {
-  %0 = "ref.new"(%arg0) {ref.donated} : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
-  %1 = "ref.new"(%arg1) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
-  %v = "ref.get"(%1) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
-  "ref.addupdate"(%0, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
-  %2 = "ref.get"(%0) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  %0 = ref.new %arg0 {ref.donated} : !ref.ref<tensor<4xf32>>
+  %1 = ref.new %arg1 : !ref.ref<tensor<4xf32>>
+  %v = ref.get %1 : !ref.ref<tensor<4xf32>> -> tensor<4xf32>
+  ref.addupdate %0, %v : !ref.ref<tensor<4xf32>>, tensor<4xf32>
+  %2 = ref.get %0 : !ref.ref<tensor<4xf32>> -> tensor<4xf32>
   return %v, %2 : tensor<4xf32>, tensor<4xf32>
 }
 ```
@@ -146,6 +157,9 @@ func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasin
     for info, donated in todo:
       with info.op.location:
         _donate(info.op, info.ref_args, donated)
+      self.stat("functions-rewritten").add()
+      self.stat("arguments-donated").add(len(donated))
+      self.stat("arguments-read-only").add(len(info.ref_args) - len(donated))
 
 
 def _end_of_life_ops(aa: AliasAnalysis) -> list[ir.Operation]:
@@ -200,6 +214,8 @@ def _donate(fop: ir.Operation, ref_args: list[int], donated: list[int]) -> None:
   new_refs: dict[int, ir.Value] = {}
   first = entry.operations[0] if len(entry.operations) else None
   for i in ref_args:
+    if REF_SHARDING in arg_attrs[i]:  # a tensor argument takes Shardy's own
+      arg_attrs[i][SDY_SHARDING] = arg_attrs[i].pop(REF_SHARDING)
     arg = entry.arguments[i]
     tensor = ref_value_type(arg.type)
     inputs[i] = tensor

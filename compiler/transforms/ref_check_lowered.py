@@ -286,6 +286,10 @@ class RefCheckLowered(Pass):
 
   NAME = "ref-check-lowered"
   SUMMARY = "Check the output is valid StableHLO: no ref or unregistered op/type, sound donation, shardings"
+  STATISTICS = {
+      "functions-checked": "Functions checked (signature, donation, shardings)",
+      "sharded-ops-checked": "Ops with an mhlo.sharding checked",
+  }
   DESCRIPTION = """\
 Reports every `ref.*` op, every op with a `!ref.*` operand, result or block
 argument, and every function whose type mentions a ref; every op, type or
@@ -312,8 +316,8 @@ while one with a ref op left fails, as does a malformed sharding:
 ```mlir
 func.func @main(%buf: tensor<8xf32>) -> tensor<8xf32> {
   // error: 'ref.new' was not lowered
-  %r = "ref.new"(%buf) : (tensor<8xf32>) -> !ref.ref<tensor<8xf32>>
-  %v = "ref.freeze"(%r) : (!ref.ref<tensor<8xf32>>) -> tensor<8xf32>
+  %r = ref.new %buf : !ref.ref<tensor<8xf32>>
+  %v = ref.freeze %r : !ref.ref<tensor<8xf32>>
   return %v : tensor<8xf32>
 }
 // error: argument #0 of @f has a malformed 'mhlo.sharding' "{devices=[2]<=[3]}": the iota
@@ -327,6 +331,8 @@ func.func @f(%x: tensor<8xf32> {mhlo.sharding = "{devices=[2]<=[3]}"}) -> tensor
   def run(self, module: ir.Operation) -> None:
     checker = _Checker(module.context)
     clean, funcs, sharded = checker.scan(module.operation)
+    self.stat("functions-checked").add(len(funcs))
+    self.stat("sharded-ops-checked").add(len(sharded))
     failed = False
     if not clean:
       problem = checker.problem

@@ -35,6 +35,7 @@ import dataclasses
 from jaxlib.mlir import ir
 
 from refhlo.compiler import irutil
+from refhlo.compiler.analysis.effects import analyze_effects
 from refhlo.compiler.dialect.indexer import Indexer, IndexerError
 from refhlo.compiler.dialect.ops import REF_OPS, op_names
 from refhlo.compiler.dialect.types import RefTypeError, is_ref_type, ref_value_type
@@ -89,6 +90,15 @@ class RefEffectElimination(Pass):
 
   NAME = "ref-effect-elimination"
   SUMMARY = "Promote refs to SSA values, lowering accesses to StableHLO slices and updates"
+  STATISTICS = {
+      "functions-rewritten": "Functions whose refs were promoted",
+      "refs-promoted": "Roots promoted to SSA values (ref.new, ref.empty, ref parameters)",
+      "accesses-lowered": "Ref accesses lowered to StableHLO (get/set/swap/addupdate/freeze)",
+      "loops-carrying-refs": "stablehlo.while ops given loop-carried ref values",
+      "branches-carrying-refs": "stablehlo.case/if ops given ref-carrying results",
+      "calls-rewritten": "Calls passing refs rewritten to pass and return values",
+      "calls-inlined": "Calls with aliasing ref operands inlined",
+  }
   DESCRIPTION = """\
 Walks each function in program order, keeping the current tensor value of
 every ref rooted at `ref.new`/`ref.empty` (zeros) or at a ref parameter of a
@@ -107,11 +117,9 @@ Before:
 ```mlir
 func.func @main(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
     -> (tensor<4xf32>, tensor<8x4xf32>) {
-  %r = "ref.new"(%buf) : (tensor<8x4xf32>) -> !ref.ref<tensor<8x4xf32>>
-  %old = "ref.swap"(%r, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>,
-      static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>}
-      : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
-  %final = "ref.get"(%r) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  %r = ref.new %buf : !ref.ref<tensor<8x4xf32>>
+  %old = ref.swap %r[%i, 0] sizes [1, 4] squeezed [0], %row : !ref.ref<tensor<8x4xf32>>, tensor<4xf32> -> tensor<4xf32>
+  %final = ref.get %r : !ref.ref<tensor<8x4xf32>> -> tensor<8x4xf32>
   return %old, %final : tensor<4xf32>, tensor<8x4xf32>
 }
 ```
@@ -138,12 +146,16 @@ func.func @main(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
   def _run(self, module: ir.Operation) -> None:
     mod = _collect(module)
     order = _call_order(mod)
-    _inline_aliased_calls(mod, order)
-    _summarize(mod, order)
+    self.stat("calls-inlined").add(_inline_aliased_calls(mod, order))
+    _summarize(mod, module)
     for name in order:
       f = mod.funcs[name]
       if _uses_refs(f) or any(is_ref_type(t) for t in _arg_types(f)):
-        _Rewriter(mod, f).run()
+        rewriter = _Rewriter(mod, f)
+        rewriter.run()
+        self.stat("functions-rewritten").add()
+        for stat, n in rewriter.counts.items():
+          self.stat(stat).add(n)
 
 
 PASS = RefEffectElimination
@@ -208,8 +220,10 @@ def _aliased(call: ir.Operation) -> bool:
   return len(set(roots)) != len(roots)
 
 
-def _inline_aliased_calls(mod: _Module, order: list[str]) -> None:
-  """Inlines every call whose ref operands share a root (until none is left)."""
+def _inline_aliased_calls(mod: _Module, order: list[str]) -> int:
+  """Inlines every call whose ref operands share a root (until none is left);
+  returns how many."""
+  inlined = 0
   for name in reversed(order):  # callers first: inlined bodies get re-scanned
     f = mod.funcs[name]
     while True:
@@ -218,7 +232,9 @@ def _inline_aliased_calls(mod: _Module, order: list[str]) -> None:
       if call is None:
         break
       _inline(call, mod.funcs[_callee_name(call)])
+      inlined += 1
       mod.calls[name] = list(_calls(f))
+  return inlined
 
 
 def _inline(call: ir.Operation, callee: ir.Operation) -> None:
@@ -241,17 +257,16 @@ def _inline(call: ir.Operation, callee: ir.Operation) -> None:
   clone.erase()
 
 
-def _summarize(mod: _Module, order: list[str]) -> None:
-  """Which ref parameters each function writes (callees first)."""
-  for name in order:
-    f = mod.funcs[name]
-    args = list(f.regions[0].blocks[0].arguments) if f.regions[0].blocks else []
-    written = [False] * len(args)
-    index = {a: i for i, a in enumerate(args) if is_ref_type(a.type)}
-    for root in _written_roots(f, mod):
-      if root in index:
-        written[index[root]] = True
-    mod.written[name] = written
+def _summarize(mod: _Module, module: ir.Operation) -> None:
+  """Which ref parameters each function writes: the effect analysis's
+  interprocedural answer (WRITE or ACCUMULATE, through views and calls;
+  a ref handed to something it cannot see into counts as written)."""
+  effects = analyze_effects(module)
+  for name in mod.funcs:
+    try:
+      mod.written[name] = [e.writes for e in effects.function_arg_effects(name)]
+    except KeyError:  # nested deeper than the module's body: assume written
+      mod.written[name] = [is_ref_type(t) for t in _arg_types(mod.funcs[name])]
 
 
 def _written_roots(op: ir.Operation | ir.Region, mod: _Module) -> list[ir.Value]:
@@ -312,6 +327,10 @@ class _Rewriter:
     self.func = func
     self.lenses: dict[ir.Value, la.Lens] = {}
     self.dead: list[ir.Operation] = []  # ref-defining ops, erased at the end
+    self.counts: dict[str, int] = {}  # the pass's statistics, for this function
+
+  def _count(self, stat: str) -> None:
+    self.counts[stat] = self.counts.get(stat, 0) + 1
 
   def run(self) -> None:
     f = self.func
@@ -330,6 +349,7 @@ class _Rewriter:
                       "ref-buffer-donation first")
     # Each ref parameter's value comes in as an extra trailing argument.
     for a in ref_params:
+      self._count("refs-promoted")
       t = self._value_type(f, a.type)
       self.lenses[a] = la.Lens.identity(a, t)
       env[a] = block.add_argument(t, a.location)
@@ -421,12 +441,14 @@ class _Rewriter:
   # -- the promotion rules of the ref ops (`_PROMOTION_RULES`) ------------------
 
   def _new(self, op: ir.Operation, env) -> None:
+    self._count("refs-promoted")
     t = self._value_type(op, op.results[0].type)
     self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
     env[op.results[0]] = op.operands[0]
     self.dead.append(op)
 
   def _empty(self, op: ir.Operation, env) -> None:
+    self._count("refs-promoted")
     t = self._value_type(op, op.results[0].type)
     self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
     env[op.results[0]] = la.zeros(t)
@@ -446,6 +468,7 @@ class _Rewriter:
     v = la.read(env[lens.root], la.whole(lens))
     op.results[0].replace_all_uses_with(v)
     op.erase()
+    self._count("accesses-lowered")
 
   def _free(self, op: ir.Operation, env) -> None:
     self._lens(op, op.operands[0])
@@ -472,6 +495,7 @@ class _Rewriter:
     if has_value:
       env[lens.root] = la.write(cur, acc, operands[1], add=traits.ACCUMULATES)
     op.erase()
+    self._count("accesses-lowered")
 
   # -- calls -------------------------------------------------------------------
 
@@ -504,6 +528,7 @@ class _Rewriter:
     for k, lens in enumerate(back):
       env[lens.root] = la.write(env[lens.root], la.whole(lens), new.results[n + k])
     op.erase()
+    self._count("calls-rewritten")
 
   # -- control flow -------------------------------------------------------------
 
@@ -529,6 +554,8 @@ class _Rewriter:
                    [r.type for r in op.results] + types)
     for k, r in enumerate(carried):
       env[r] = new.results[n + k]
+    if carried:
+      self._count("loops-carrying-refs")
 
   def _branch(self, op: ir.Operation, env) -> None:
     written = [r for r in _written_roots(op, self.mod) if r in env]
@@ -551,6 +578,7 @@ class _Rewriter:
       new.attributes[REF_RESULTS_ATTR] = ir.ArrayAttr.get(marks)
     for k, r in enumerate(written):
       env[r] = new.results[n + k]
+    self._count("branches-carrying-refs")
 
 
 def _written_roots_of_call(call: ir.Operation, mod: _Module) -> list[ir.Value]:

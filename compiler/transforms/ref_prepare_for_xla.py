@@ -32,6 +32,12 @@ rewrites two patterns without changing what the program computes:
   XLA folds a chain of them (a slice of a slice, an update of an updated
   slice, a gather of a slice, also across calls it inlines) into one op and
   adds the starts unclamped.
+- **A window update of a sharded argument** (a `dynamic_update_slice` with
+  constant starts into a buffer tiled along a dimension the window only
+  partly covers) becomes `select(window mask, f(buffer), buffer)`, `f` the
+  update's elementwise computation over the whole buffer: GSPMD partitions
+  it without collectives, where the update all-gathers the buffer
+  (`_masked_updates.py`).
 - **A view's window passed to a callee that writes it** (`dynamic_slice` ->
   call -> `dynamic_update_slice` back into the same buffer) goes through a
   `stablehlo.optimization_barrier`: XLA (jax 0.10.2, also under plain
@@ -55,6 +61,7 @@ from jaxlib.mlir.dialects import stablehlo
 from refhlo.compiler import irutil
 from refhlo.compiler.passes import Pass
 from refhlo.compiler.transforms import _lower_access as la
+from refhlo.compiler.transforms import _masked_updates
 
 REF_RESULTS_ATTR = "refhlo.ref_results"
 """Discardable attribute that `ref-effect-elimination` puts on a case/if (and
@@ -73,6 +80,13 @@ class RefPrepareForXla(Pass):
 
   NAME = "ref-prepare-for-xla"
   SUMMARY = "Reshape lowered StableHLO into the forms XLA updates in place and compiles correctly"
+  STATISTICS = {
+      "branch-ops-reshaped": "Case/if ops returning ref state put in an in-place form",
+      "branch-ops-as-loops": "Reshaped case/if ops whose writing branches became 0/1-trip loops",
+      "starts-clamped": "Dynamic starts (or gather index tensors) clamped explicitly",
+      "barriers-inserted": "Optimization barriers on windows passed to writing callees",
+      "sharded-updates-masked": "Window updates of sharded arguments made masked elementwise updates",
+  }
   DESCRIPTION = """\
 Runs after `ref-effect-elimination`. A `stablehlo.case`/`stablehlo.if` whose
 results carry ref state (`refhlo.ref_results`) is rewritten so that XLA
@@ -81,7 +95,9 @@ after the op (the branches return the window and its offsets), a single
 writing branch is moved last (XLA only updates the last branch's result in
 place), and several writing branches become while loops running 0 or 1 times.
 A view's window passed to a callee that writes it goes through an
-`optimization_barrier`, and every dynamic start of a dynamic_slice,
+`optimization_barrier`; a window update of an argument sharded along a
+dimension the window only partly covers becomes a masked elementwise update
+(no collectives under GSPMD); every dynamic start of a dynamic_slice,
 dynamic_update_slice or gather gets its clamp made explicit (both work around
 XLA miscompiles: XLA folds chains of slices and adds the starts unclamped).
 Results are unchanged.
@@ -120,17 +136,20 @@ func.func @f(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
       funcs = irutil.module_funcs(module)
       ctx = _Context(funcs, _in_loop_funcs(funcs))
       for f in funcs.values():
+        self.stat("sharded-updates-masked").add(_masked_updates.mask_sharded_updates(f))
         ops = list(irutil.walk_ops(f))
         for op in ops:
           if op.name == "func.call":
-            _barrier_windows(op)
+            self.stat("barriers-inserted").add(_barrier_windows(op))
           elif op.name in _SLICING:
-            _clamp_starts(op)
+            self.stat("starts-clamped").add(_clamp_starts(op))
         # Inner branch ops first: reversed pre-order puts children before
         # their parents.
         for op in reversed(ops):
           if op.name in _BRANCH_OPS and REF_RESULTS_ATTR in op.attributes:
-            _shape_branch_op(op, ctx, irutil.func_name(f))
+            as_loops = _shape_branch_op(op, ctx, irutil.func_name(f))
+            self.stat("branch-ops-reshaped").add()
+            self.stat("branch-ops-as-loops").add(int(as_loops))
 
 
 PASS = RefPrepareForXla
@@ -152,9 +171,10 @@ def _strip_reshape(v: ir.Value) -> ir.Value:
   return v
 
 
-def _barrier_windows(call: ir.Operation) -> None:
+def _barrier_windows(call: ir.Operation) -> int:
   """Puts an optimization_barrier on each operand of `call` that is a window of
-  a buffer into which one of the call's results is written back."""
+  a buffer into which one of the call's results is written back; returns how
+  many."""
   written_into: set[ir.Value] = set()
   for r in call.results:
     for use in r.uses:
@@ -167,7 +187,8 @@ def _barrier_windows(call: ir.Operation) -> None:
       if user.name in _UPDATES:
         written_into.add(user.operands[0])
   if not written_into:
-    return
+    return 0
+  barriers = 0
   for i, v in enumerate(call.operands):
     w = _strip_reshape(v)
     if isinstance(w.owner, ir.Block):
@@ -178,6 +199,8 @@ def _barrier_windows(call: ir.Operation) -> None:
         b = ir.Operation.create("stablehlo.optimization_barrier",
                                 results=[v.type], operands=[v]).result
       call.operands[i] = b
+      barriers += 1
+  return barriers
 
 
 # -- explicit start clamps ---------------------------------------------------------
@@ -185,7 +208,7 @@ def _barrier_windows(call: ir.Operation) -> None:
 _SLICING = ("stablehlo.dynamic_slice", "stablehlo.dynamic_update_slice", "stablehlo.gather")
 
 
-def _clamp_starts(op: ir.Operation) -> None:
+def _clamp_starts(op: ir.Operation) -> int:
   """Makes the implicit clamp of a slicing op's starts explicit, where the
   starts are not already known to be in range.
 
@@ -201,32 +224,34 @@ def _clamp_starts(op: ir.Operation) -> None:
   explicitly in range the fold's sum is exact, so each op gets its clamp
   (scalar ops; a gather's index tensor is clamped elementwise). Canaries:
   `test_xla_nested_dynamic_slice_fold` and its neighbours in
-  test/python/test_xla_helper.py."""
+  test/python/test_xla_helper.py. Returns how many starts it clamped."""
   if op.name == "stablehlo.gather":
-    _clamp_gather_indices(op)
-    return
+    return _clamp_gather_indices(op)
   operand_shape = ir.RankedTensorType(op.operands[0].type).shape
   if op.name == "stablehlo.dynamic_slice":
     sizes, first = list(ir.DenseI64ArrayAttr(op.attributes["slice_sizes"])), 1
   else:
     sizes, first = ir.RankedTensorType(op.operands[1].type).shape, 2
+  clamped = 0
   with ir.InsertionPoint(op), op.location:
     for k, (n, size) in enumerate(zip(operand_shape, sizes)):
       start = op.operands[first + k]
       if not _within(start, n - size):
         op.operands[first + k] = la.clamp_range(start, 0, n - size)
+        clamped += 1
+  return clamped
 
 
-def _clamp_gather_indices(op: ir.Operation) -> None:
+def _clamp_gather_indices(op: ir.Operation) -> int:
   dn = stablehlo.GatherDimensionNumbers(op.attributes["dimension_numbers"])
   if len(dn.operand_batching_dims):
-    return  # refhlo never emits batched gathers
+    return 0  # refhlo never emits batched gathers
   operand_shape = ir.RankedTensorType(op.operands[0].type).shape
   sizes = list(ir.DenseI64ArrayAttr(op.attributes["slice_sizes"]))
   his = [operand_shape[d] - sizes[d] for d in dn.start_index_map]
   indices = op.operands[1]
   if _within(indices, min(his)):
-    return
+    return 0
   itype = ir.RankedTensorType(indices.type)
   elt, shape = itype.element_type, list(itype.shape)
   width = ir.IntegerType(elt).width
@@ -242,6 +267,7 @@ def _clamp_gather_indices(op: ir.Operation) -> None:
       hi = stablehlo.BroadcastInDimOp(itype, stablehlo.ConstantOp(attr).result,
                                       [dn.index_vector_dim]).result
     op.operands[1] = stablehlo.ClampOp(lo, indices, hi).result
+  return 1
 
 
 def _np_int(elt: ir.Type) -> type:
@@ -350,7 +376,8 @@ def _incoming(op: ir.Operation, vals: list[ir.Value], changes: set[int]
   return None
 
 
-def _shape_branch_op(op: ir.Operation, ctx: _Context, fname: str) -> None:
+def _shape_branch_op(op: ir.Operation, ctx: _Context, fname: str) -> bool:
+  """Reshapes a marked case/if; returns whether writing branches became loops."""
   marks = [list(ir.DenseI64ArrayAttr(a)) for a in ir.ArrayAttr(op.attributes[REF_RESULTS_ATTR])]
   del op.attributes[REF_RESULTS_ATTR]
   rets = [irutil.terminator_of(r) for r in op.regions]
@@ -379,6 +406,7 @@ def _shape_branch_op(op: ir.Operation, ctx: _Context, fname: str) -> None:
   for p, v in zip(positions, out):
     old.results[p].replace_all_uses_with(v)
   old.erase()
+  return bool(plan.loops)
 
 
 def _split_results(op: ir.Operation, keep: list[int], moved: list[int]

@@ -66,9 +66,9 @@ func.func @sgd(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
   %lr = stablehlo.constant dense<0.1> : tensor<10x4xf32>
   %step = stablehlo.multiply %lr, %dense : tensor<10x4xf32>
-  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %old = ref.get %t : !ref.ref<tensor<10x4xf32>> -> tensor<10x4xf32>
   %new = stablehlo.subtract %old, %step : tensor<10x4xf32>
-  "ref.set"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.set %t, %new : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 ```
@@ -81,9 +81,7 @@ func.func @sgd(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor
   %0 = stablehlo.broadcast_in_dim %lr, dims = [] : (tensor<f32>) -> tensor<3x4xf32>
   %1 = stablehlo.multiply %g, %0 : tensor<3x4xf32>
   %2 = stablehlo.negate %1 : tensor<3x4xf32>
-  "ref.addupdate"(%t, %2, %idx) {indexed_dims = array<i64: 0>,
-      static_sizes = array<i64: 1, 4>} : (!ref.ref<tensor<10x4xf32>>,
-      tensor<3x4xf32>, tensor<3x1xi32>) -> ()
+  ref.addupdate %t sizes [1, 4] indexed [0] by (%idx: tensor<3x1xi32>), %2 : !ref.ref<tensor<10x4xf32>>, tensor<3x4xf32>
   return
 }
 ```
@@ -397,6 +395,10 @@ class RefSparseUpdates(Pass):
 
   NAME = "ref-sparse-updates"
   SUMMARY = "Rewrite ref updates by scatter-into-zeros (gather gradients) into indexed addupdates"
+  STATISTICS = {
+      "writes-examined": "Whole-ref set/addupdate/swap ops examined",
+      "updates-rewritten": "Updates rewritten into indexed addupdates",
+  }
   DESCRIPTION = _DESCRIPTION
 
   assume_finite_scale: bool = False
@@ -413,9 +415,11 @@ class RefSparseUpdates(Pass):
       return ir.WalkResult.ADVANCE
 
     module.walk(collect)
+    self.stat("writes-examined").add(len(writes))
     writers = _Writers()
     for write in writes:
-      self._rewrite(write, writers)
+      if self._rewrite(write, writers):
+        self.stat("updates-rewritten").add()
 
   def _rewrite(self, write: ir.Operation, writers: _Writers) -> bool:
     ref, value = write.operands[0], write.operands[1]

@@ -27,6 +27,10 @@ class RefVerify(Pass):
 
   NAME = "ref-verify"
   SUMMARY = "Verify the ref dialect: types, indexers, operands, ref placement, use after free"
+  STATISTICS = {
+      "functions-verified": "Functions verified",
+      "errors": "Broken rules reported",
+  }
   DESCRIPTION = """\
 The verifier of the `ref` dialect, which MLIR cannot verify itself (it is
 unregistered in C++). It checks that every `!ref.ref<T>` holds a static ranked
@@ -41,9 +45,7 @@ Valid IR passes through unchanged:
 
 ```mlir
 func.func @main(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row: tensor<4xf32>) -> tensor<4xf32> {
-  %old = "ref.swap"(%buf, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>,
-          static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>}
-        : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
+  %old = ref.swap %buf[%i, 0] sizes [1, 4] squeezed [0], %row : !ref.ref<tensor<8x4xf32>>, tensor<4xf32> -> tensor<4xf32>
   return %old : tensor<4xf32>
 }
 ```
@@ -52,9 +54,9 @@ while a broken rule is an error:
 
 ```mlir
 func.func @bad(%buf: !ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32> {
-  %v = "ref.freeze"(%buf) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  %v = ref.freeze %buf : !ref.ref<tensor<8x4xf32>>
   // error: 'ref.get' op uses a ref after its 'ref.freeze' at ...
-  %w = "ref.get"(%buf) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  %w = ref.get %buf : !ref.ref<tensor<8x4xf32>> -> tensor<8x4xf32>
   return %w : tensor<8x4xf32>
 }
 ```
@@ -62,6 +64,10 @@ func.func @bad(%buf: !ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32> {
 
   def run(self, module: ir.Operation) -> None:
     errors = verify(module)
+    self.stat("functions-verified").add(sum(
+        1 for op in module.regions[0].blocks[0].operations
+        if op.operation.name == "func.func"))
+    self.stat("errors").add(len(errors))
     if errors:
       emit_errors(errors)
       raise PassFailure()

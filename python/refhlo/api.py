@@ -189,15 +189,23 @@ class Lowered:
       self._exe = exe
     return self._exe
 
-  def as_text(self, dialect: str = "stablehlo", *, debug_info: bool = False) -> str:
-    """`"ref"`: the emitted module; `"stablehlo"`: after `ref-to-stablehlo`."""
+  def as_text(self, dialect: str = "stablehlo", *, debug_info: bool = False,
+              generic: bool = False) -> str:
+    """`"ref"`: the emitted module, its `ref` ops in their pretty form
+    (docs/dialect.md, "Assembly format"), or with `generic=True` in MLIR's
+    generic form (what `ir.Module.parse` reads without
+    `refhlo.compiler.dialect.asm.to_generic`); `"stablehlo"`: after
+    `ref-to-stablehlo`."""
     if dialect == "ref":
       text = self._stage.ref_text
-      if debug_info:
+      if not debug_info:
+        with self._stage.emitted.context:
+          from jaxlib.mlir import ir
+          text = ir.Module.parse(text).operation.get_asm(enable_debug_info=False)
+      if generic:
         return text
-      with self._stage.emitted.context:
-        from jaxlib.mlir import ir
-        return ir.Module.parse(text).operation.get_asm(enable_debug_info=False)
+      from refhlo.compiler.dialect import asm
+      return asm.to_pretty(text)
     if dialect == "stablehlo":
       text = self._executable().stablehlo_text
       if debug_info:
@@ -405,6 +413,10 @@ class JitFunction:
 
   @_api
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    """Runs the function: compiled on the first call with these argument
+    types, shapes, shardings and static values (and cached), refs updated
+    in place. Under an enclosing trace (`jax.jit`, `grad`, `vmap`, another
+    `refhlo.jit`) it is staged into that trace instead, as `jax.jit` is."""
     if self._options.in_shardings is not None and not _jax_private.under_trace(
         jax.tree_util.tree_leaves((args, kwargs))):
       args = self._place_inputs(args)
@@ -460,6 +472,9 @@ class JitFunction:
 
   @_api
   def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+    """Traces and emits the function for these arguments (arrays, refs, or
+    their abstract stand-ins: `jax.ShapeDtypeStruct`, `jax.ref.AbstractRef`)
+    without running it; `.compile()` is the next stage."""
     args = self._place_inputs(args)
     key, leaves, unique_of = self._key(args, kwargs)
     stage = self._trace_or_fall_back(args, kwargs, leaves, "is lowered by jax.jit")
@@ -485,6 +500,7 @@ class JitFunction:
     return None
 
   def clear_cache(self) -> None:
+    """Drops this function's compiled executables (the next call compiles)."""
     self._cache.clear()
 
 
@@ -547,6 +563,30 @@ def jit(fun: Callable | None = None, *,
   uncommitted argument is put there, a ref or committed array must already
   be there (a ref is updated where it is, never moved), and the results get
   exactly the asked-for shardings (docs/devices.md).
+
+  A swap of a row, in place:
+
+  >>> import jax, jax.numpy as jnp, refhlo
+  >>> @refhlo.jit
+  ... def swap_row(r, i, row):
+  ...   old = r[i]
+  ...   r[i] = row
+  ...   return old
+  >>> r = jax.new_ref(jnp.zeros((4, 3)))
+  >>> swap_row(r, 1, jnp.ones(3))
+  Array([0., 0., 0.], dtype=float32)
+  >>> r[...]
+  Array([[0., 0., 0.],
+         [1., 1., 1.],
+         [0., 0., 0.],
+         [0., 0., 0.]], dtype=float32)
+  >>> compiled = swap_row.lower(r, 1, jnp.ones(3)).compile()
+  >>> compiled.copy_report()  # empty: XLA copied no ref buffer
+  ''
+  >>> compiled.donated_bytes()  # the ref's 4 x 3 float32, updated in place
+  48
+  >>> sorted(compiled.stage_times())
+  ['emit_s', 'pipeline_s', 'trace_s', 'xla_s']
   """
   nums = _as_tuple(static_argnums)
   names = _as_tuple(static_argnames)

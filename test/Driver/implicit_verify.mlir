@@ -8,19 +8,19 @@
 // RUN: not ref-opt %s --split-input-file --mlir-very-unsafe-disable-verifier-on-parsing 2>/dev/null | FileCheck %s --check-prefix=UNSAFE
 
 // ERR: implicit_verify.mlir:[[# @LINE + 6]]:8: error: 'ref.get' op window [6, 10) in dim 0 is out of bounds for the ref's size 8
-// ERR-NEXT: {{^}}  %v = "ref.get"
+// ERR-NEXT: {{^}}  %v = ref.get %r[6] sizes [4]
 // UNSAFE-LABEL: func.func @out_of_bounds
-// UNSAFE: "ref.get"
+// UNSAFE: ref.get %{{.*}}[6] sizes [4]
 func.func @out_of_bounds(%r: !ref.ref<tensor<8xf32>>) -> tensor<4xf32> {
   // expected-error@+1 {{'ref.get' op window [6, 10) in dim 0 is out of bounds for the ref's size 8}}
-  %v = "ref.get"(%r) {static_offsets = array<i64: 6>, static_sizes = array<i64: 4>} : (!ref.ref<tensor<8xf32>>) -> tensor<4xf32>
+  %v = ref.get %r[6] sizes [4] : !ref.ref<tensor<8xf32>> -> tensor<4xf32>
   return %v : tensor<4xf32>
 }
 
 // -----
 
 // ERR: implicit_verify.mlir:[[# @LINE + 4]]:8: error: 'ref.get' op has unknown attribute 'static_offset'; did you mean 'static_offsets'?
-// UNSAFE: "ref.get"(%{{.*}}) {static_offset = array<i64: 2>
+// UNSAFE: ref.get %{{.*}} sizes [4] {static_offset = array<i64: 2>}
 func.func @typo(%r: !ref.ref<tensor<8xf32>>) -> tensor<4xf32> {
   // expected-error@+1 {{'ref.get' op has unknown attribute 'static_offset'; did you mean 'static_offsets'?}}
   %v = "ref.get"(%r) {static_offset = array<i64: 2>, static_sizes = array<i64: 4>} : (!ref.ref<tensor<8xf32>>) -> tensor<4xf32>
@@ -51,7 +51,7 @@ func.func @mlir_rule() -> tensor<f32> {
 // Valid chunks are printed; test-mode annotations and discardable attributes verify.
 // CHECK: // -----
 // CHECK-LABEL: func.func @valid
-// CHECK: "ref.get"(%{{.*}}) {__effects__ = ["read"], refhlo.note}
+// CHECK: ref.get %{{.*}} {__effects__ = ["read"], refhlo.note} :
 func.func @valid(%r: !ref.ref<tensor<8xf32>>) -> tensor<8xf32> {
   %v = "ref.get"(%r) {refhlo.note, __effects__ = ["read"]} : (!ref.ref<tensor<8xf32>>) -> tensor<8xf32>
   return %v : tensor<8xf32>

@@ -17,9 +17,9 @@ func.func @lowered(%buf: tensor<8xf32>, %v: tensor<1xf32>, %i: tensor<i32>) -> t
 
 func.func @leftover_op(%buf: tensor<8xf32>) -> tensor<8xf32> {
   // expected-error@+1 {{'ref.new' was not lowered}}
-  %r = "ref.new"(%buf) : (tensor<8xf32>) -> !ref.ref<tensor<8xf32>>
+  %r = ref.new %buf : !ref.ref<tensor<8xf32>>
   // expected-error@+1 {{'ref.freeze' was not lowered}}
-  %v = "ref.freeze"(%r) : (!ref.ref<tensor<8xf32>>) -> tensor<8xf32>
+  %v = ref.freeze %r : !ref.ref<tensor<8xf32>>
   return %v : tensor<8xf32>
 }
 

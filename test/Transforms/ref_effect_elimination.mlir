@@ -13,9 +13,10 @@
 // CHECK-NOT: ref.
 // CHECK: return %[[OLD1]], %[[NEW]]
 func.func @swap_row(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>) {
-  %r = "ref.new"(%buf) : (tensor<8x4xf32>) -> !ref.ref<tensor<8x4xf32>>
-  %old = "ref.swap"(%r, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
-  %final = "ref.freeze"(%r) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  %r = ref.new %buf : !ref.ref<tensor<8x4xf32>>
+  %old = ref.swap %r[%i, 0] sizes [1, 4] squeezed [0], %row
+      : !ref.ref<tensor<8x4xf32>>, tensor<4xf32> -> tensor<4xf32>
+  %final = ref.freeze %r : !ref.ref<tensor<8x4xf32>>
   return %old, %final : tensor<4xf32>, tensor<8x4xf32>
 }
 
@@ -30,14 +31,14 @@ func.func @swap_row(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
 // CHECK: %[[S:.*]] = stablehlo.add %[[Z]], %[[B]] : tensor<4xi32>
 // CHECK: return %[[B]], %[[S]]
 func.func @whole(%a: tensor<4xi32>, %b: tensor<4xi32>) -> (tensor<4xi32>, tensor<4xi32>) {
-  %r = "ref.new"(%a) : (tensor<4xi32>) -> !ref.ref<tensor<4xi32>>
-  "ref.set"(%r, %a) : (!ref.ref<tensor<4xi32>>, tensor<4xi32>) -> ()
-  "ref.set"(%r, %b) : (!ref.ref<tensor<4xi32>>, tensor<4xi32>) -> ()
-  %v = "ref.get"(%r) : (!ref.ref<tensor<4xi32>>) -> tensor<4xi32>
-  %e = "ref.empty"() : () -> !ref.ref<tensor<4xi32>>
-  "ref.addupdate"(%e, %v) : (!ref.ref<tensor<4xi32>>, tensor<4xi32>) -> ()
-  %w = "ref.freeze"(%e) : (!ref.ref<tensor<4xi32>>) -> tensor<4xi32>
-  "ref.free"(%r) : (!ref.ref<tensor<4xi32>>) -> ()
+  %r = ref.new %a : !ref.ref<tensor<4xi32>>
+  ref.set %r, %a : !ref.ref<tensor<4xi32>>, tensor<4xi32>
+  ref.set %r, %b : !ref.ref<tensor<4xi32>>, tensor<4xi32>
+  %v = ref.get %r : !ref.ref<tensor<4xi32>> -> tensor<4xi32>
+  %e = ref.empty : !ref.ref<tensor<4xi32>>
+  ref.addupdate %e, %v : !ref.ref<tensor<4xi32>>, tensor<4xi32>
+  %w = ref.freeze %e : !ref.ref<tensor<4xi32>>
+  ref.free %r : !ref.ref<tensor<4xi32>>
   return %v, %w : tensor<4xi32>, tensor<4xi32>
 }
 
@@ -51,8 +52,9 @@ func.func @whole(%a: tensor<4xi32>, %b: tensor<4xi32>) -> (tensor<4xi32>, tensor
 // CHECK: %[[R:.*]] = stablehlo.reshape %[[S]] : (tensor<3x1xf32>) -> tensor<3xf32>
 // CHECK: return %[[R]]
 func.func @static_strided_read(%a: tensor<8x6xf32>) -> tensor<3xf32> {
-  %r = "ref.new"(%a) : (tensor<8x6xf32>) -> !ref.ref<tensor<8x6xf32>>
-  %v = "ref.get"(%r) {static_offsets = array<i64: 1, 2>, static_sizes = array<i64: 3, 1>, static_strides = array<i64: 3, 1>, squeezed_dims = array<i64: 1>} : (!ref.ref<tensor<8x6xf32>>) -> tensor<3xf32>
+  %r = ref.new %a : !ref.ref<tensor<8x6xf32>>
+  %v = ref.get %r[1, 2] sizes [3, 1] strides [3, 1] squeezed [1]
+      : !ref.ref<tensor<8x6xf32>> -> tensor<3xf32>
   return %v : tensor<3xf32>
 }
 
@@ -69,9 +71,9 @@ func.func @static_strided_read(%a: tensor<8x6xf32>) -> tensor<3xf32> {
 // CHECK-DAG: %[[CJ:.*]] = stablehlo.clamp %{{.*}}, %[[J]], %{{.*}} : tensor<i32>
 // CHECK: stablehlo.dynamic_update_slice %[[A]], %[[V]], %[[I32]], %[[CJ]]
 func.func @mixed_offset_types(%a: tensor<8x6xf32>, %i: tensor<i64>, %j: tensor<i32>, %v: tensor<2x2xf32>) -> tensor<8x6xf32> {
-  %r = "ref.new"(%a) : (tensor<8x6xf32>) -> !ref.ref<tensor<8x6xf32>>
-  "ref.set"(%r, %v, %i, %j) {static_offsets = array<i64: -9223372036854775808, -9223372036854775808>, static_sizes = array<i64: 2, 2>} : (!ref.ref<tensor<8x6xf32>>, tensor<2x2xf32>, tensor<i64>, tensor<i32>) -> ()
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<8x6xf32>>) -> tensor<8x6xf32>
+  %r = ref.new %a : !ref.ref<tensor<8x6xf32>>
+  ref.set %r[%i: tensor<i64>, %j] sizes [2, 2], %v : !ref.ref<tensor<8x6xf32>>, tensor<2x2xf32>
+  %f = ref.freeze %r : !ref.ref<tensor<8x6xf32>>
   return %f : tensor<8x6xf32>
 }
 
@@ -88,11 +90,12 @@ func.func @mixed_offset_types(%a: tensor<8x6xf32>, %i: tensor<i64>, %j: tensor<i
 // CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[A]], %[[R]], %{{.*}}, %[[OFF]]
 // CHECK: return %[[NEW]]
 func.func @view_of_view(%a: tensor<8x8xf32>, %i: tensor<i32>, %v: tensor<2xf32>) -> tensor<8x8xf32> {
-  %r = "ref.new"(%a) : (tensor<8x8xf32>) -> !ref.ref<tensor<8x8xf32>>
-  %row = "ref.view"(%r) {static_offsets = array<i64: 3, 2>, static_sizes = array<i64: 1, 6>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x8xf32>>) -> !ref.ref<tensor<6xf32>>
-  %win = "ref.view"(%row, %i) {static_offsets = array<i64: -9223372036854775808>, static_sizes = array<i64: 2>} : (!ref.ref<tensor<6xf32>>, tensor<i32>) -> !ref.ref<tensor<2xf32>>
-  "ref.set"(%win, %v) : (!ref.ref<tensor<2xf32>>, tensor<2xf32>) -> ()
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<8x8xf32>>) -> tensor<8x8xf32>
+  %r = ref.new %a : !ref.ref<tensor<8x8xf32>>
+  %row = ref.view %r[3, 2] sizes [1, 6] squeezed [0]
+      : !ref.ref<tensor<8x8xf32>> -> !ref.ref<tensor<6xf32>>
+  %win = ref.view %row[%i] sizes [2] : !ref.ref<tensor<6xf32>> -> !ref.ref<tensor<2xf32>>
+  ref.set %win, %v : !ref.ref<tensor<2xf32>>, tensor<2xf32>
+  %f = ref.freeze %r : !ref.ref<tensor<8x8xf32>>
   return %f : tensor<8x8xf32>
 }
 
@@ -111,10 +114,12 @@ func.func @view_of_view(%a: tensor<8x8xf32>, %i: tensor<i32>, %v: tensor<2xf32>)
 // CHECK: stablehlo.return %[[S]]
 // CHECK: return %[[ROWS]], %[[NEW]]
 func.func @indexed_rows(%a: tensor<10x4xf32>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) -> (tensor<3x4xf32>, tensor<10x4xf32>) {
-  %r = "ref.new"(%a) : (tensor<10x4xf32>) -> !ref.ref<tensor<10x4xf32>>
-  %rows = "ref.get"(%r, %idx) {indexed_dims = array<i64: 0>, static_sizes = array<i64: 1, 4>} : (!ref.ref<tensor<10x4xf32>>, tensor<3x1xi32>) -> tensor<3x4xf32>
-  "ref.addupdate"(%r, %g, %idx) {indexed_dims = array<i64: 0>, static_sizes = array<i64: 1, 4>} : (!ref.ref<tensor<10x4xf32>>, tensor<3x4xf32>, tensor<3x1xi32>) -> ()
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %r = ref.new %a : !ref.ref<tensor<10x4xf32>>
+  %rows = ref.get %r sizes [1, 4] indexed [0] by (%idx: tensor<3x1xi32>)
+      : !ref.ref<tensor<10x4xf32>> -> tensor<3x4xf32>
+  ref.addupdate %r sizes [1, 4] indexed [0] by (%idx: tensor<3x1xi32>), %g
+      : !ref.ref<tensor<10x4xf32>>, tensor<3x4xf32>
+  %f = ref.freeze %r : !ref.ref<tensor<10x4xf32>>
   return %rows, %f : tensor<3x4xf32>, tensor<10x4xf32>
 }
 
@@ -128,9 +133,10 @@ func.func @indexed_rows(%a: tensor<10x4xf32>, %idx: tensor<3x1xi32>, %g: tensor<
 // CHECK: ^bb0(%{{.*}}: tensor<i32>, %[[Y:.*]]: tensor<i32>):
 // CHECK-NEXT: stablehlo.return %[[Y]]
 func.func @indexed_set(%a: tensor<5xi32>, %idx: tensor<2x1xi32>, %v: tensor<2xi32>) -> tensor<5xi32> {
-  %r = "ref.new"(%a) : (tensor<5xi32>) -> !ref.ref<tensor<5xi32>>
-  "ref.set"(%r, %v, %idx) {indexed_dims = array<i64: 0>, static_sizes = array<i64: 1>} : (!ref.ref<tensor<5xi32>>, tensor<2xi32>, tensor<2x1xi32>) -> ()
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<5xi32>>) -> tensor<5xi32>
+  %r = ref.new %a : !ref.ref<tensor<5xi32>>
+  ref.set %r sizes [1] indexed [0] by (%idx: tensor<2x1xi32>), %v
+      : !ref.ref<tensor<5xi32>>, tensor<2xi32>
+  %f = ref.freeze %r : !ref.ref<tensor<5xi32>>
   return %f : tensor<5xi32>
 }
 
@@ -148,8 +154,8 @@ func.func @indexed_set(%a: tensor<5xi32>, %idx: tensor<2x1xi32>, %v: tensor<2xi3
 // CHECK: %[[IDX:.*]] = stablehlo.add %[[M]], %[[B]]
 // CHECK: "stablehlo.gather"(%[[A]], %[[IDX]])
 func.func @dynamic_strided(%a: tensor<9xf32>, %i: tensor<i32>) -> tensor<3xf32> {
-  %r = "ref.new"(%a) : (tensor<9xf32>) -> !ref.ref<tensor<9xf32>>
-  %v = "ref.get"(%r, %i) {static_offsets = array<i64: -9223372036854775808>, static_sizes = array<i64: 3>, static_strides = array<i64: 3>} : (!ref.ref<tensor<9xf32>>, tensor<i32>) -> tensor<3xf32>
+  %r = ref.new %a : !ref.ref<tensor<9xf32>>
+  %v = ref.get %r[%i] sizes [3] strides [3] : !ref.ref<tensor<9xf32>> -> tensor<3xf32>
   return %v : tensor<3xf32>
 }
 
@@ -167,8 +173,8 @@ func.func @dynamic_strided(%a: tensor<9xf32>, %i: tensor<i32>) -> tensor<3xf32> 
 // CHECK: stablehlo.return %{{.*}}, %[[S]] : tensor<i32>, tensor<4xf32>
 // CHECK: return %[[W]]#1
 func.func @while_loop(%a: tensor<4xf32>, %x: tensor<4xf32>) -> tensor<4xf32> {
-  %acc = "ref.new"(%a) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
-  %xr = "ref.new"(%x) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+  %acc = ref.new %a : !ref.ref<tensor<4xf32>>
+  %xr = ref.new %x : !ref.ref<tensor<4xf32>>
   %c0 = stablehlo.constant dense<0> : tensor<i32>
   %r = stablehlo.while(%it = %c0) : tensor<i32>
   cond {
@@ -176,13 +182,13 @@ func.func @while_loop(%a: tensor<4xf32>, %x: tensor<4xf32>) -> tensor<4xf32> {
     %p = stablehlo.compare LT, %it, %n : (tensor<i32>, tensor<i32>) -> tensor<i1>
     stablehlo.return %p : tensor<i1>
   } do {
-    %v = "ref.get"(%xr) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
-    "ref.addupdate"(%acc, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+    %v = ref.get %xr : !ref.ref<tensor<4xf32>> -> tensor<4xf32>
+    ref.addupdate %acc, %v : !ref.ref<tensor<4xf32>>, tensor<4xf32>
     %one = stablehlo.constant dense<1> : tensor<i32>
     %n2 = stablehlo.add %it, %one : tensor<i32>
     stablehlo.return %n2 : tensor<i32>
   }
-  %f = "ref.freeze"(%acc) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  %f = ref.freeze %acc : !ref.ref<tensor<4xf32>>
   return %f : tensor<4xf32>
 }
 
@@ -197,14 +203,14 @@ func.func @while_loop(%a: tensor<4xf32>, %x: tensor<4xf32>) -> tensor<4xf32> {
 // CHECK: %[[D:.*]] = stablehlo.add %[[A]], %[[A]]
 // CHECK: return %[[D]]
 func.func private @acc(%x: !ref.ref<tensor<2xf32>>, %y: !ref.ref<tensor<2xf32>>) {
-  %v = "ref.get"(%y) : (!ref.ref<tensor<2xf32>>) -> tensor<2xf32>
-  "ref.addupdate"(%x, %v) : (!ref.ref<tensor<2xf32>>, tensor<2xf32>) -> ()
+  %v = ref.get %y : !ref.ref<tensor<2xf32>> -> tensor<2xf32>
+  ref.addupdate %x, %v : !ref.ref<tensor<2xf32>>, tensor<2xf32>
   return
 }
 func.func @aliased(%a: tensor<2xf32>) -> tensor<2xf32> {
-  %r = "ref.new"(%a) : (tensor<2xf32>) -> !ref.ref<tensor<2xf32>>
+  %r = ref.new %a : !ref.ref<tensor<2xf32>>
   func.call @acc(%r, %r) : (!ref.ref<tensor<2xf32>>, !ref.ref<tensor<2xf32>>) -> ()
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<2xf32>>) -> tensor<2xf32>
+  %f = ref.freeze %r : !ref.ref<tensor<2xf32>>
   return %f : tensor<2xf32>
 }
 
@@ -220,7 +226,7 @@ func.func private @odd(%x: !ref.ref<tensor<f32>>) {
   return
 }
 func.func @mutual(%a: tensor<f32>) {
-  %r = "ref.new"(%a) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  %r = ref.new %a : !ref.ref<tensor<f32>>
   func.call @odd(%r) : (!ref.ref<tensor<f32>>) -> ()
   return
 }
@@ -228,12 +234,12 @@ func.func @mutual(%a: tensor<f32>) {
 // -----
 
 func.func @write_in_cond(%a: tensor<f32>) {
-  %r = "ref.new"(%a) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  %r = ref.new %a : !ref.ref<tensor<f32>>
   %c0 = stablehlo.constant dense<0> : tensor<i32>
   %w = stablehlo.while(%it = %c0) : tensor<i32>
   cond {
     // expected-error@+1 {{writing a ref in the condition of stablehlo.while is not supported}}
-    "ref.set"(%r, %a) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+    ref.set %r, %a : !ref.ref<tensor<f32>>, tensor<f32>
     %p = stablehlo.compare LT, %it, %c0 : (tensor<i32>, tensor<i32>) -> tensor<i1>
     stablehlo.return %p : tensor<i1>
   } do {
@@ -252,11 +258,11 @@ func.func @public_ref(%r: !ref.ref<tensor<f32>>) {
 // -----
 
 func.func @ref_in_reduce(%a: tensor<4xf32>, %z: tensor<f32>) -> tensor<f32> {
-  %r = "ref.new"(%z) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  %r = ref.new %z : !ref.ref<tensor<f32>>
   // expected-error@+1 {{refs cannot be used inside 'stablehlo.reduce' (only inside stablehlo.while, stablehlo.case and stablehlo.if)}}
   %s = stablehlo.reduce(%a init: %z) across dimensions = [0] : (tensor<4xf32>, tensor<f32>) -> tensor<f32>
    reducer(%x: tensor<f32>, %y: tensor<f32>) {
-    %v = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+    %v = ref.get %r : !ref.ref<tensor<f32>> -> tensor<f32>
     %t = stablehlo.add %x, %v : tensor<f32>
     stablehlo.return %t : tensor<f32>
   }

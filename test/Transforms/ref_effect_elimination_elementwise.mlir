@@ -24,9 +24,10 @@
 // CHECK: %[[NEW:.*]] = "stablehlo.scatter"(%[[BUF]], %[[IDX]], %[[V]])
 // CHECK: return %[[NEW]]
 func.func @int_then_strided_set(%buf: tensor<8x6xf32>, %i: tensor<i32>, %v: tensor<3xf32>) -> tensor<8x6xf32> {
-  %r = "ref.new"(%buf) : (tensor<8x6xf32>) -> !ref.ref<tensor<8x6xf32>>
-  "ref.set"(%r, %v, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 3>, static_strides = array<i64: 1, 2>, squeezed_dims = array<i64: 0>, mode = "elementwise"} : (!ref.ref<tensor<8x6xf32>>, tensor<3xf32>, tensor<i32>) -> ()
-  %final = "ref.freeze"(%r) : (!ref.ref<tensor<8x6xf32>>) -> tensor<8x6xf32>
+  %r = ref.new %buf : !ref.ref<tensor<8x6xf32>>
+  ref.set %r[%i, 0] sizes [1, 3] strides [1, 2] squeezed [0] mode elementwise, %v
+      : !ref.ref<tensor<8x6xf32>>, tensor<3xf32>
+  %final = ref.freeze %r : !ref.ref<tensor<8x6xf32>>
   return %final : tensor<8x6xf32>
 }
 
@@ -42,9 +43,10 @@ func.func @int_then_strided_set(%buf: tensor<8x6xf32>, %i: tensor<i32>, %v: tens
 // CHECK-NOT: stablehlo.select
 // CHECK: "stablehlo.scatter"(%[[BUF]]
 func.func @int_then_strided_set_window(%buf: tensor<8x6xf32>, %i: tensor<i32>, %v: tensor<3xf32>) -> tensor<8x6xf32> {
-  %r = "ref.new"(%buf) : (tensor<8x6xf32>) -> !ref.ref<tensor<8x6xf32>>
-  "ref.set"(%r, %v, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 3>, static_strides = array<i64: 1, 2>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x6xf32>>, tensor<3xf32>, tensor<i32>) -> ()
-  %final = "ref.freeze"(%r) : (!ref.ref<tensor<8x6xf32>>) -> tensor<8x6xf32>
+  %r = ref.new %buf : !ref.ref<tensor<8x6xf32>>
+  ref.set %r[%i, 0] sizes [1, 3] strides [1, 2] squeezed [0], %v
+      : !ref.ref<tensor<8x6xf32>>, tensor<3xf32>
+  %final = ref.freeze %r : !ref.ref<tensor<8x6xf32>>
   return %final : tensor<8x6xf32>
 }
 
@@ -74,9 +76,10 @@ func.func @int_then_strided_set_window(%buf: tensor<8x6xf32>, %i: tensor<i32>, %
 // CHECK: stablehlo.add
 // CHECK: return %[[NEW]]
 func.func @array_ds_add(%buf: tensor<8x6xf32>, %idx: tensor<2x1xi32>, %j: tensor<i32>, %v: tensor<2x3xf32>) -> tensor<8x6xf32> {
-  %r = "ref.new"(%buf) : (tensor<8x6xf32>) -> !ref.ref<tensor<8x6xf32>>
-  "ref.addupdate"(%r, %v, %j, %idx) {static_offsets = array<i64: 0, -9223372036854775808>, static_sizes = array<i64: 1, 3>, indexed_dims = array<i64: 0>, mode = "elementwise"} : (!ref.ref<tensor<8x6xf32>>, tensor<2x3xf32>, tensor<i32>, tensor<2x1xi32>) -> ()
-  %final = "ref.freeze"(%r) : (!ref.ref<tensor<8x6xf32>>) -> tensor<8x6xf32>
+  %r = ref.new %buf : !ref.ref<tensor<8x6xf32>>
+  ref.addupdate %r[0, %j] sizes [1, 3] indexed [0] by (%idx: tensor<2x1xi32>) mode elementwise, %v
+      : !ref.ref<tensor<8x6xf32>>, tensor<2x3xf32>
+  %final = ref.freeze %r : !ref.ref<tensor<8x6xf32>>
   return %final : tensor<8x6xf32>
 }
 
@@ -99,10 +102,11 @@ func.func @array_ds_add(%buf: tensor<8x6xf32>, %idx: tensor<2x1xi32>, %j: tensor
 // CHECK: %[[IDX:.*]] = stablehlo.broadcast_in_dim %[[SEL]], dims = [] : (tensor<i32>) -> tensor<1xi32>
 // CHECK: "stablehlo.scatter"(%[[BUF]], %[[IDX]], %[[V]])
 func.func @view_int_set(%buf: tensor<16x6xf32>, %i: tensor<i32>, %v: tensor<6xf32>) -> tensor<16x6xf32> {
-  %r = "ref.new"(%buf) : (tensor<16x6xf32>) -> !ref.ref<tensor<16x6xf32>>
-  %w = "ref.view"(%r) {static_offsets = array<i64: 4, 0>, static_sizes = array<i64: 8, 6>} : (!ref.ref<tensor<16x6xf32>>) -> !ref.ref<tensor<8x6xf32>>
-  "ref.set"(%w, %v, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 6>, squeezed_dims = array<i64: 0>, mode = "elementwise"} : (!ref.ref<tensor<8x6xf32>>, tensor<6xf32>, tensor<i32>) -> ()
-  %final = "ref.freeze"(%r) : (!ref.ref<tensor<16x6xf32>>) -> tensor<16x6xf32>
+  %r = ref.new %buf : !ref.ref<tensor<16x6xf32>>
+  %w = ref.view %r[4, 0] sizes [8, 6] : !ref.ref<tensor<16x6xf32>> -> !ref.ref<tensor<8x6xf32>>
+  ref.set %w[%i, 0] sizes [1, 6] squeezed [0] mode elementwise, %v
+      : !ref.ref<tensor<8x6xf32>>, tensor<6xf32>
+  %final = ref.freeze %r : !ref.ref<tensor<16x6xf32>>
   return %final : tensor<16x6xf32>
 }
 
@@ -120,8 +124,9 @@ func.func @view_int_set(%buf: tensor<16x6xf32>, %i: tensor<i32>, %v: tensor<6xf3
 // CHECK-SAME: -> tensor<3x6xf32>
 // CHECK: return %[[G]]
 func.func @strided_ds_get(%buf: tensor<8x6xf32>, %i: tensor<i32>) -> tensor<3x6xf32> {
-  %r = "ref.new"(%buf) : (tensor<8x6xf32>) -> !ref.ref<tensor<8x6xf32>>
-  %x = "ref.get"(%r, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 3, 6>, static_strides = array<i64: 2, 1>, mode = "elementwise"} : (!ref.ref<tensor<8x6xf32>>, tensor<i32>) -> tensor<3x6xf32>
-  "ref.free"(%r) : (!ref.ref<tensor<8x6xf32>>) -> ()
+  %r = ref.new %buf : !ref.ref<tensor<8x6xf32>>
+  %x = ref.get %r[%i, 0] sizes [3, 6] strides [2, 1] mode elementwise
+      : !ref.ref<tensor<8x6xf32>> -> tensor<3x6xf32>
+  ref.free %r : !ref.ref<tensor<8x6xf32>>
   return %x : tensor<3x6xf32>
 }

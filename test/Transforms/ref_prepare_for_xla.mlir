@@ -22,16 +22,16 @@
 // CHECK: }) : (tensor<i32>) -> tensor<f32>
 // CHECK: return %[[C]]
 func.func @case_writer_moved_last(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
-  %r = "ref.new"(%a) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  %r = ref.new %a : !ref.ref<tensor<f32>>
   "stablehlo.case"(%k) ({
-    "ref.set"(%r, %v) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+    ref.set %r, %v : !ref.ref<tensor<f32>>, tensor<f32>
     stablehlo.return
   }, {
     stablehlo.return
   }, {
     stablehlo.return
   }) : (tensor<i32>) -> ()
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  %f = ref.freeze %r : !ref.ref<tensor<f32>>
   return %f : tensor<f32>
 }
 
@@ -46,8 +46,8 @@ func.func @case_writer_moved_last(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f
 // CHECK: %[[N:.*]] = stablehlo.add %[[X]], %[[Y]]
 // CHECK: return %[[S]], %[[N]] : tensor<f32>, tensor<2xf32>
 func.func private @bump(%x: !ref.ref<tensor<2xf32>>, %y: !ref.ref<tensor<2xf32>>, %s: tensor<f32>) -> tensor<f32> {
-  %v = "ref.get"(%y) : (!ref.ref<tensor<2xf32>>) -> tensor<2xf32>
-  "ref.addupdate"(%x, %v) : (!ref.ref<tensor<2xf32>>, tensor<2xf32>) -> ()
+  %v = ref.get %y : !ref.ref<tensor<2xf32>> -> tensor<2xf32>
+  ref.addupdate %x, %v : !ref.ref<tensor<2xf32>>, tensor<2xf32>
   return %s : tensor<f32>
 }
 
@@ -59,11 +59,11 @@ func.func private @bump(%x: !ref.ref<tensor<2xf32>>, %y: !ref.ref<tensor<2xf32>>
 // CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[A]], %[[RES]]#1, %{{.*}}
 // CHECK: return %[[RES]]#0, %[[NEW]]
 func.func @caller(%a: tensor<4xf32>, %b: tensor<2xf32>, %s: tensor<f32>) -> (tensor<f32>, tensor<4xf32>) {
-  %ra = "ref.new"(%a) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
-  %rb = "ref.new"(%b) : (tensor<2xf32>) -> !ref.ref<tensor<2xf32>>
-  %v = "ref.view"(%ra) {static_offsets = array<i64: 2>, static_sizes = array<i64: 2>} : (!ref.ref<tensor<4xf32>>) -> !ref.ref<tensor<2xf32>>
+  %ra = ref.new %a : !ref.ref<tensor<4xf32>>
+  %rb = ref.new %b : !ref.ref<tensor<2xf32>>
+  %v = ref.view %ra[2] sizes [2] : !ref.ref<tensor<4xf32>> -> !ref.ref<tensor<2xf32>>
   %t = func.call @bump(%v, %rb, %s) : (!ref.ref<tensor<2xf32>>, !ref.ref<tensor<2xf32>>, tensor<f32>) -> tensor<f32>
-  %f = "ref.freeze"(%ra) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  %f = ref.freeze %ra : !ref.ref<tensor<4xf32>>
   return %t, %f : tensor<f32>, tensor<4xf32>
 }
 
@@ -76,15 +76,15 @@ func.func @caller(%a: tensor<4xf32>, %b: tensor<2xf32>, %s: tensor<f32>) -> (ten
 // CHECK-SAME: (%{{.*}}: tensor<i32> {jax.token = true}, %{{.*}}: tensor<f32> {test.ref_param})
 // CHECK-SAME: -> (tensor<i32> {jax.token = true}, tensor<f32>)
 func.func private @attrs(%r: !ref.ref<tensor<f32>> {test.ref_param}, %t: tensor<i32> {jax.token = true}) -> (tensor<i32> {jax.token = true}) {
-  %v = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  %v = ref.get %r : !ref.ref<tensor<f32>> -> tensor<f32>
   %w = stablehlo.add %v, %v : tensor<f32>
-  "ref.set"(%r, %w) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+  ref.set %r, %w : !ref.ref<tensor<f32>>, tensor<f32>
   return %t : tensor<i32>
 }
 func.func private @caller(%x: tensor<f32>, %t: tensor<i32>) -> tensor<f32> {
-  %r = "ref.new"(%x) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  %r = ref.new %x : !ref.ref<tensor<f32>>
   %t2 = func.call @attrs(%r, %t) : (!ref.ref<tensor<f32>>, tensor<i32>) -> tensor<i32>
-  %y = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  %y = ref.get %r : !ref.ref<tensor<f32>> -> tensor<f32>
   return %y : tensor<f32>
 }
 
@@ -120,17 +120,18 @@ func.func private @caller(%x: tensor<f32>, %t: tensor<i32>) -> tensor<f32> {
 // CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[A]], %[[C]]#3, %[[C]]#1, %[[C]]#2
 // CHECK: return %[[C]]#0, %[[NEW]]
 func.func @case_writes_hoisted(%a: tensor<8x4xf32>, %k: tensor<i32>, %i: tensor<i32>, %v: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>) {
-  %r = "ref.new"(%a) : (tensor<8x4xf32>) -> !ref.ref<tensor<8x4xf32>>
+  %r = ref.new %a : !ref.ref<tensor<8x4xf32>>
   %o = "stablehlo.case"(%k) ({
-    %old = "ref.swap"(%r, %v, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
+    %old = ref.swap %r[%i, 0] sizes [1, 4] squeezed [0], %v
+        : !ref.ref<tensor<8x4xf32>>, tensor<4xf32> -> tensor<4xf32>
     stablehlo.return %old : tensor<4xf32>
   }, {
-    "ref.set"(%r, %v) {static_offsets = array<i64: 2, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> ()
+    ref.set %r[2, 0] sizes [1, 4] squeezed [0], %v : !ref.ref<tensor<8x4xf32>>, tensor<4xf32>
     stablehlo.return %v : tensor<4xf32>
   }, {
     stablehlo.return %v : tensor<4xf32>
   }) : (tensor<i32>) -> tensor<4xf32>
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  %f = ref.freeze %r : !ref.ref<tensor<8x4xf32>>
   return %o, %f : tensor<4xf32>, tensor<8x4xf32>
 }
 
@@ -169,19 +170,20 @@ func.func @case_writes_hoisted(%a: tensor<8x4xf32>, %k: tensor<i32>, %i: tensor<
 // CHECK: stablehlo.dynamic_update_slice %[[B2]]
 // CHECK: return %[[W2]]#1, %[[W2]]#2
 func.func @case_writers_as_loops(%a: tensor<8x4xf32>, %k: tensor<i32>, %v: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>) {
-  %r = "ref.new"(%a) : (tensor<8x4xf32>) -> !ref.ref<tensor<8x4xf32>>
+  %r = ref.new %a : !ref.ref<tensor<8x4xf32>>
   %o = "stablehlo.case"(%k) ({
-    "ref.set"(%r, %v) {static_offsets = array<i64: 0, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> ()
-    "ref.set"(%r, %v) {static_offsets = array<i64: 1, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> ()
+    ref.set %r[0, 0] sizes [1, 4] squeezed [0], %v : !ref.ref<tensor<8x4xf32>>, tensor<4xf32>
+    ref.set %r[1, 0] sizes [1, 4] squeezed [0], %v : !ref.ref<tensor<8x4xf32>>, tensor<4xf32>
     stablehlo.return %v : tensor<4xf32>
   }, {
-    %g = "ref.get"(%r) {static_offsets = array<i64: 5, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>) -> tensor<4xf32>
+    %g = ref.get %r[5, 0] sizes [1, 4] squeezed [0] : !ref.ref<tensor<8x4xf32>> -> tensor<4xf32>
     stablehlo.return %g : tensor<4xf32>
   }, {
-    %old = "ref.swap"(%r, %v) {static_offsets = array<i64: 2, 0>, static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>} : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>) -> tensor<4xf32>
+    %old = ref.swap %r[2, 0] sizes [1, 4] squeezed [0], %v
+        : !ref.ref<tensor<8x4xf32>>, tensor<4xf32> -> tensor<4xf32>
     stablehlo.return %old : tensor<4xf32>
   }) : (tensor<i32>) -> tensor<4xf32>
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<8x4xf32>>) -> tensor<8x4xf32>
+  %f = ref.freeze %r : !ref.ref<tensor<8x4xf32>>
   return %o, %f : tensor<4xf32>, tensor<8x4xf32>
 }
 
@@ -198,15 +200,15 @@ func.func @case_writers_as_loops(%a: tensor<8x4xf32>, %k: tensor<i32>, %v: tenso
 // CHECK: %[[W1:.*]]:2 = stablehlo.while(%{{.*}} = %[[NP]], %{{.*}} = %[[W0]]#1)
 // CHECK: return %[[W1]]#1
 func.func @if_both_write(%a: tensor<4xf32>, %p: tensor<i1>, %v: tensor<4xf32>) -> tensor<4xf32> {
-  %r = "ref.new"(%a) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+  %r = ref.new %a : !ref.ref<tensor<4xf32>>
   "stablehlo.if"(%p) ({
-    "ref.set"(%r, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+    ref.set %r, %v : !ref.ref<tensor<4xf32>>, tensor<4xf32>
     stablehlo.return
   }, {
-    "ref.addupdate"(%r, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+    ref.addupdate %r, %v : !ref.ref<tensor<4xf32>>, tensor<4xf32>
     stablehlo.return
   }) : (tensor<i1>) -> ()
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  %f = ref.freeze %r : !ref.ref<tensor<4xf32>>
   return %f : tensor<4xf32>
 }
 
@@ -222,7 +224,7 @@ func.func @if_both_write(%a: tensor<4xf32>, %p: tensor<i1>, %v: tensor<4xf32>) -
 // CHECK: %[[C:.*]] = "stablehlo.case"
 // CHECK: }) : (tensor<i32>) -> tensor<4xf32>
 func.func @case_in_loop_not_hoistable(%a: tensor<4xf32>, %n: tensor<i32>, %v: tensor<4xf32>) -> tensor<4xf32> {
-  %r = "ref.new"(%a) : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
+  %r = ref.new %a : !ref.ref<tensor<4xf32>>
   %z = stablehlo.constant dense<0> : tensor<i32>
   %one = stablehlo.constant dense<1> : tensor<i32>
   %w = stablehlo.while(%it = %z) : tensor<i32>
@@ -231,10 +233,10 @@ func.func @case_in_loop_not_hoistable(%a: tensor<4xf32>, %n: tensor<i32>, %v: te
     stablehlo.return %lt : tensor<i1>
   } do {
     "stablehlo.case"(%it) ({
-      "ref.set"(%r, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+      ref.set %r, %v : !ref.ref<tensor<4xf32>>, tensor<4xf32>
       stablehlo.return
     }, {
-      "ref.addupdate"(%r, %v) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+      ref.addupdate %r, %v : !ref.ref<tensor<4xf32>>, tensor<4xf32>
       stablehlo.return
     }, {
       stablehlo.return
@@ -242,7 +244,7 @@ func.func @case_in_loop_not_hoistable(%a: tensor<4xf32>, %n: tensor<i32>, %v: te
     %it2 = stablehlo.add %it, %one : tensor<i32>
     stablehlo.return %it2 : tensor<i32>
   }
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<4xf32>>) -> tensor<4xf32>
+  %f = ref.freeze %r : !ref.ref<tensor<4xf32>>
   return %f : tensor<4xf32>
 }
 
@@ -259,18 +261,18 @@ func.func @case_in_loop_not_hoistable(%a: tensor<4xf32>, %n: tensor<i32>, %v: te
 // CHECK-NOT: optimization_barrier
 // CHECK: call @bump(
 func.func private @bump(%p: !ref.ref<tensor<2xf32>>) {
-  %v = "ref.get"(%p) : (!ref.ref<tensor<2xf32>>) -> tensor<2xf32>
-  "ref.set"(%p, %v) : (!ref.ref<tensor<2xf32>>, tensor<2xf32>) -> ()
+  %v = ref.get %p : !ref.ref<tensor<2xf32>> -> tensor<2xf32>
+  ref.set %p, %v : !ref.ref<tensor<2xf32>>, tensor<2xf32>
   return
 }
 func.func private @pass_view(%x: tensor<8xf32>, %y: tensor<2xf32>, %o: tensor<i32>) -> (tensor<8xf32>, tensor<2xf32>) {
-  %r = "ref.new"(%x) : (tensor<8xf32>) -> !ref.ref<tensor<8xf32>>
-  %w = "ref.view"(%r, %o) {static_offsets = array<i64: -9223372036854775808>, static_sizes = array<i64: 2>} : (!ref.ref<tensor<8xf32>>, tensor<i32>) -> !ref.ref<tensor<2xf32>>
+  %r = ref.new %x : !ref.ref<tensor<8xf32>>
+  %w = ref.view %r[%o] sizes [2] : !ref.ref<tensor<8xf32>> -> !ref.ref<tensor<2xf32>>
   func.call @bump(%w) : (!ref.ref<tensor<2xf32>>) -> ()
-  %s = "ref.new"(%y) : (tensor<2xf32>) -> !ref.ref<tensor<2xf32>>
+  %s = ref.new %y : !ref.ref<tensor<2xf32>>
   func.call @bump(%s) : (!ref.ref<tensor<2xf32>>) -> ()
-  %a = "ref.get"(%r) : (!ref.ref<tensor<8xf32>>) -> tensor<8xf32>
-  %b = "ref.get"(%s) : (!ref.ref<tensor<2xf32>>) -> tensor<2xf32>
+  %a = ref.get %r : !ref.ref<tensor<8xf32>> -> tensor<8xf32>
+  %b = ref.get %s : !ref.ref<tensor<2xf32>> -> tensor<2xf32>
   return %a, %b : tensor<8xf32>, tensor<2xf32>
 }
 
@@ -297,7 +299,7 @@ func.func private @pass_view(%x: tensor<8xf32>, %y: tensor<2xf32>, %o: tensor<i3
 // CHECK: }) : (tensor<i32>) -> tensor<f32>
 // CHECK: return %[[C]]
 func.func @nested(%a: tensor<f32>, %k: tensor<i32>, %p: tensor<i1>) -> tensor<f32> {
-  %r = "ref.new"(%a) : (tensor<f32>) -> !ref.ref<tensor<f32>>
+  %r = ref.new %a : !ref.ref<tensor<f32>>
   "stablehlo.case"(%k) ({
     stablehlo.return
   }, {
@@ -309,9 +311,9 @@ func.func @nested(%a: tensor<f32>, %k: tensor<i32>, %p: tensor<i1>) -> tensor<f3
         %q = stablehlo.compare LT, %it, %n : (tensor<i32>, tensor<i32>) -> tensor<i1>
         stablehlo.return %q : tensor<i1>
       } do {
-        %v = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+        %v = ref.get %r : !ref.ref<tensor<f32>> -> tensor<f32>
         %d = stablehlo.add %v, %v : tensor<f32>
-        "ref.set"(%r, %d) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+        ref.set %r, %d : !ref.ref<tensor<f32>>, tensor<f32>
         %one = stablehlo.constant dense<1> : tensor<i32>
         %n2 = stablehlo.add %it, %one : tensor<i32>
         stablehlo.return %n2 : tensor<i32>
@@ -322,7 +324,7 @@ func.func @nested(%a: tensor<f32>, %k: tensor<i32>, %p: tensor<i1>) -> tensor<f3
     }) : (tensor<i1>) -> ()
     stablehlo.return
   }) : (tensor<i32>) -> ()
-  %f = "ref.freeze"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
+  %f = ref.freeze %r : !ref.ref<tensor<f32>>
   return %f : tensor<f32>
 }
 
@@ -437,4 +439,48 @@ func.func @known_in_range(%x: tensor<8x4xi32>, %j: tensor<i32>, %v: tensor<2x4xi
 func.func private @gather_in_callee(%w: tensor<8x4xi32>, %ix: tensor<3x2xi32>) -> tensor<3x2xi32> {
   %g = "stablehlo.gather"(%w, %ix) <{dimension_numbers = #stablehlo.gather<offset_dims = [1], collapsed_slice_dims = [0], start_index_map = [0, 1], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 1, 2>}> : (tensor<8x4xi32>, tensor<3x2xi32>) -> tensor<3x2xi32>
   return %g : tensor<3x2xi32>
+}
+
+// -----
+
+// A window update of an argument sharded along a dimension the window only
+// partly covers (rows 2..3 of a row-sharded buffer) becomes a masked
+// elementwise update over the whole buffer: the window's read is the buffer
+// itself, the scalar is broadcast to the buffer's shape.
+
+// CHECK-LABEL: func.func @sharded_row_update
+// CHECK-SAME: (%[[B:.*]]: tensor<16x4xf32> {mhlo.sharding = "{devices=[2,1]<=[2]}"})
+// CHECK-NOT: dynamic_update_slice
+// CHECK: %[[ONE:.*]] = stablehlo.broadcast_in_dim %{{.*}}, dims = [] : (tensor<f32>) -> tensor<16x4xf32>
+// CHECK: %[[NEW:.*]] = stablehlo.add %[[B]], %[[ONE]] : tensor<16x4xf32>
+// CHECK: %[[ROW:.*]] = stablehlo.iota dim = 0 : tensor<16x4xi32>
+// CHECK: %[[GE:.*]] = stablehlo.compare GE, %[[ROW]], %{{.*}}, SIGNED
+// CHECK: %[[LT:.*]] = stablehlo.compare LT, %[[ROW]], %{{.*}}, SIGNED
+// CHECK: %[[IN:.*]] = stablehlo.and %[[GE]], %[[LT]]
+// CHECK: %[[R:.*]] = stablehlo.select %[[IN]], %[[NEW]], %[[B]]
+// CHECK: return %[[R]]
+func.func @sharded_row_update(%b: tensor<16x4xf32> {mhlo.sharding = "{devices=[2,1]<=[2]}"}) -> tensor<16x4xf32> {
+  %w = stablehlo.slice %b [2:4, 0:4] : (tensor<16x4xf32>) -> tensor<2x4xf32>
+  %one = stablehlo.constant dense<1.0> : tensor<f32>
+  %o = stablehlo.broadcast_in_dim %one, dims = [] : (tensor<f32>) -> tensor<2x4xf32>
+  %s = stablehlo.add %w, %o : tensor<2x4xf32>
+  %c2 = stablehlo.constant dense<2> : tensor<i32>
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %r = stablehlo.dynamic_update_slice %b, %s, %c2, %c0 : (tensor<16x4xf32>, tensor<2x4xf32>, tensor<i32>, tensor<i32>) -> tensor<16x4xf32>
+  return %r : tensor<16x4xf32>
+}
+
+// -----
+
+// A row update of a column-sharded buffer covers the sharded dimension
+// whole: each device updates its own columns already, it stays an update.
+
+// CHECK-LABEL: func.func @column_sharded_row_update
+// CHECK: stablehlo.dynamic_update_slice
+// CHECK-NOT: stablehlo.select
+func.func @column_sharded_row_update(%b: tensor<16x4xf32> {mhlo.sharding = "{devices=[1,2]<=[2]}"}, %v: tensor<1x4xf32>) -> tensor<16x4xf32> {
+  %c2 = stablehlo.constant dense<2> : tensor<i32>
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %r = stablehlo.dynamic_update_slice %b, %v, %c2, %c0 : (tensor<16x4xf32>, tensor<1x4xf32>, tensor<i32>, tensor<i32>) -> tensor<16x4xf32>
+  return %r : tensor<16x4xf32>
 }

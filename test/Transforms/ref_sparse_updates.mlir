@@ -6,7 +6,7 @@
 // CHECK-LABEL: func.func @addupdate_dense
 // CHECK-SAME: (%[[T:.*]]: !ref.ref<tensor<10x4xf32>>, %[[IDX:.*]]: tensor<3x1xi32>, %[[G:.*]]: tensor<3x4xf32>)
 // CHECK-NOT: stablehlo.scatter
-// CHECK: "ref.addupdate"(%[[T]], %[[G]], %[[IDX]]) {indexed_dims = array<i64: 0>, static_sizes = array<i64: 1, 4>}
+// CHECK: ref.addupdate %[[T]] sizes [1, 4] indexed [0] by (%[[IDX]]: tensor<3x1xi32>), %[[G]]
 // CHECK-NOT: stablehlo.scatter
 // CHECK: return
 func.func @addupdate_dense(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
@@ -16,7 +16,7 @@ func.func @addupdate_dense(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  "ref.addupdate"(%t, %dense) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.addupdate %t, %dense : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -27,7 +27,7 @@ func.func @addupdate_dense(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>
 
 // CHECK-LABEL: func.func @jax_form_batched
 // CHECK-SAME: (%[[T:.*]]: !ref.ref<tensor<10x4xf32>>, %[[IDX:.*]]: tensor<3x5x1xi32>, %[[G:.*]]: tensor<3x5x4xf32>)
-// CHECK: "ref.addupdate"(%[[T]], %[[G]], %[[IDX]]) {indexed_dims = array<i64: 0>, static_sizes = array<i64: 1, 4>} : (!ref.ref<tensor<10x4xf32>>, tensor<3x5x4xf32>, tensor<3x5x1xi32>) -> ()
+// CHECK: ref.addupdate %[[T]] sizes [1, 4] indexed [0] by (%[[IDX]]: tensor<3x5x1xi32>), %[[G]] : !ref.ref<tensor<10x4xf32>>, tensor<3x5x4xf32>
 func.func @jax_form_batched(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x5x1xi32>, %g: tensor<3x5x4xf32>) {
   %c0 = stablehlo.constant dense<0.0> : tensor<f32>
   %zero = stablehlo.broadcast_in_dim %c0, dims = [] : (tensor<f32>) -> tensor<10x4xf32>
@@ -36,7 +36,7 @@ func.func @jax_form_batched(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x5x1xi
     %s = stablehlo.add %b, %a : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x5x1xi32>, tensor<3x5x4xf32>) -> tensor<10x4xf32>
-  "ref.addupdate"(%t, %dense) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.addupdate %t, %dense : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -46,13 +46,13 @@ func.func @jax_form_batched(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x5x1xi
 
 // CHECK-LABEL: func.func @sgd_step
 // CHECK-SAME: (%[[T:.*]]: !ref.ref<tensor<10x4xf32>>, %[[IDX:.*]]: tensor<3x1xi32>, %[[G:.*]]: tensor<3x4xf32>)
-// CHECK-NOT: {{"ref.get"|stablehlo.scatter}}
+// CHECK-NOT: {{ref.get|stablehlo.scatter}}
 // CHECK: %[[LR:.*]] = stablehlo.constant dense<1.000000e-01> : tensor<f32>
 // CHECK: %[[B:.*]] = stablehlo.broadcast_in_dim %[[LR]], dims = [] : (tensor<f32>) -> tensor<3x4xf32>
 // CHECK: %[[M:.*]] = stablehlo.multiply %[[G]], %[[B]] : tensor<3x4xf32>
 // CHECK: %[[N:.*]] = stablehlo.negate %[[M]] : tensor<3x4xf32>
-// CHECK: "ref.addupdate"(%[[T]], %[[N]], %[[IDX]]) {indexed_dims = array<i64: 0>, static_sizes = array<i64: 1, 4>}
-// CHECK-NOT: "ref.set"
+// CHECK: ref.addupdate %[[T]] sizes [1, 4] indexed [0] by (%[[IDX]]: tensor<3x1xi32>), %[[N]]
+// CHECK-NOT: ref.set
 // CHECK-NOT: stablehlo.subtract
 // CHECK: return
 func.func @sgd_step(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
@@ -64,9 +64,9 @@ func.func @sgd_step(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: t
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
   %lr = stablehlo.constant dense<0.1> : tensor<10x4xf32>
   %step = stablehlo.multiply %lr, %dense : tensor<10x4xf32>
-  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %old = ref.get %t : !ref.ref<tensor<10x4xf32>> -> tensor<10x4xf32>
   %new = stablehlo.subtract %old, %step : tensor<10x4xf32>
-  "ref.set"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.set %t, %new : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -77,12 +77,12 @@ func.func @sgd_step(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: t
 
 // CHECK-LABEL: func.func @plus_negative_scale
 // CHECK-SAME: (%[[T:.*]]: !ref.ref<tensor<10x4xf32>>, %[[IDX:.*]]: tensor<3x1xi32>, %[[G:.*]]: tensor<3x4xf32>)
-// CHECK: %[[OLD:.*]] = "ref.get"(%[[T]])
+// CHECK: %[[OLD:.*]] = ref.get %[[T]]
 // CHECK: %[[LR:.*]] = stablehlo.constant dense<-5.000000e-01> : tensor<f32>
 // CHECK: %[[B:.*]] = stablehlo.broadcast_in_dim %[[LR]], dims = [] : (tensor<f32>) -> tensor<3x4xf32>
 // CHECK: %[[M:.*]] = stablehlo.multiply %[[G]], %[[B]] : tensor<3x4xf32>
 // CHECK-NOT: stablehlo.negate
-// CHECK: "ref.addupdate"(%[[T]], %[[M]], %[[IDX]])
+// CHECK: ref.addupdate %[[T]] {{.*}}by (%[[IDX]]: tensor<3x1xi32>), %[[M]]
 // CHECK: return %[[OLD]]
 func.func @plus_negative_scale(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) -> tensor<10x4xf32> {
   %c0 = stablehlo.constant dense<0.0> : tensor<f32>
@@ -92,12 +92,12 @@ func.func @plus_negative_scale(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1x
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %old = ref.get %t : !ref.ref<tensor<10x4xf32>> -> tensor<10x4xf32>
   %c = stablehlo.constant dense<-0.5> : tensor<f32>
   %lr = stablehlo.broadcast_in_dim %c, dims = [] : (tensor<f32>) -> tensor<10x4xf32>
   %step = stablehlo.multiply %dense, %lr : tensor<10x4xf32>
   %new = stablehlo.add %old, %step : tensor<10x4xf32>
-  "ref.set"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.set %t, %new : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return %old : tensor<10x4xf32>
 }
 
@@ -110,7 +110,7 @@ func.func @plus_negative_scale(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1x
 // CHECK: %[[B:.*]] = stablehlo.broadcast_in_dim %[[K]], dims = [] : (tensor<i32>) -> tensor<5xi32>
 // CHECK: %[[M:.*]] = stablehlo.multiply %[[G]], %[[B]] : tensor<5xi32>
 // CHECK: %[[N:.*]] = stablehlo.negate %[[M]] : tensor<5xi32>
-// CHECK: "ref.addupdate"(%[[T]], %[[N]], %[[IDX]]) {indexed_dims = array<i64: 0>, static_sizes = array<i64: 1>}
+// CHECK: ref.addupdate %[[T]] sizes [1] indexed [0] by (%[[IDX]]: tensor<5x1xi32>), %[[N]]
 func.func @negated_int_runtime_scale(%t: !ref.ref<tensor<8xi32>>, %idx: tensor<5x1xi32>, %g: tensor<5xi32>, %k: tensor<i32>) {
   %zero = stablehlo.constant dense<0> : tensor<8xi32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -121,7 +121,7 @@ func.func @negated_int_runtime_scale(%t: !ref.ref<tensor<8xi32>>, %idx: tensor<5
   %kb = stablehlo.broadcast_in_dim %k, dims = [] : (tensor<i32>) -> tensor<8xi32>
   %scaled = stablehlo.multiply %kb, %dense : tensor<8xi32>
   %neg = stablehlo.negate %scaled : tensor<8xi32>
-  "ref.addupdate"(%t, %neg) : (!ref.ref<tensor<8xi32>>, tensor<8xi32>) -> ()
+  ref.addupdate %t, %neg : !ref.ref<tensor<8xi32>>, tensor<8xi32>
   return
 }
 
@@ -131,7 +131,7 @@ func.func @negated_int_runtime_scale(%t: !ref.ref<tensor<8xi32>>, %idx: tensor<5
 
 // CHECK-LABEL: func.func @two_indexed_dims
 // CHECK-SAME: (%[[T:.*]]: !ref.ref<tensor<4x5x6xf32>>, %[[IDX:.*]]: tensor<7x2xi32>, %[[G:.*]]: tensor<7x6xf32>)
-// CHECK: "ref.addupdate"(%[[T]], %[[G]], %[[IDX]]) {indexed_dims = array<i64: 0, 1>, static_sizes = array<i64: 1, 1, 6>}
+// CHECK: ref.addupdate %[[T]] sizes [1, 1, 6] indexed [0, 1] by (%[[IDX]]: tensor<7x2xi32>), %[[G]]
 func.func @two_indexed_dims(%t: !ref.ref<tensor<4x5x6xf32>>, %idx: tensor<7x2xi32>, %g: tensor<7x6xf32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<4x5x6xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0, 1], scatter_dims_to_operand_dims = [0, 1], index_vector_dim = 1>}> ({
@@ -139,14 +139,14 @@ func.func @two_indexed_dims(%t: !ref.ref<tensor<4x5x6xf32>>, %idx: tensor<7x2xi3
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<4x5x6xf32>, tensor<7x2xi32>, tensor<7x6xf32>) -> tensor<4x5x6xf32>
-  "ref.addupdate"(%t, %dense) : (!ref.ref<tensor<4x5x6xf32>>, tensor<4x5x6xf32>) -> ()
+  ref.addupdate %t, %dense : !ref.ref<tensor<4x5x6xf32>>, tensor<4x5x6xf32>
   return
 }
 
 // CHECK-LABEL: func.func @implicit_index_vector_dim
 // CHECK-SAME: (%[[T:.*]]: !ref.ref<tensor<10x4xf32>>, %[[IDX:.*]]: tensor<3xi32>, %[[G:.*]]: tensor<3x4xf32>)
 // CHECK: %[[I:.*]] = stablehlo.reshape %[[IDX]] : (tensor<3xi32>) -> tensor<3x1xi32>
-// CHECK: "ref.addupdate"(%[[T]], %[[G]], %[[I]]) {indexed_dims = array<i64: 0>, static_sizes = array<i64: 1, 4>}
+// CHECK: ref.addupdate %[[T]] sizes [1, 4] indexed [0] by (%[[I]]: tensor<3x1xi32>), %[[G]]
 func.func @implicit_index_vector_dim(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3xi32>, %g: tensor<3x4xf32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -154,7 +154,7 @@ func.func @implicit_index_vector_dim(%t: !ref.ref<tensor<10x4xf32>>, %idx: tenso
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  "ref.addupdate"(%t, %dense) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.addupdate %t, %dense : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -164,7 +164,7 @@ func.func @implicit_index_vector_dim(%t: !ref.ref<tensor<10x4xf32>>, %idx: tenso
 
 // CHECK-LABEL: func.func @nonzero_base
 // CHECK: stablehlo.scatter
-// CHECK: "ref.addupdate"(%{{.*}}, %{{.*}}) :
+// CHECK: ref.addupdate %{{.*}}, %{{.*}} :
 func.func @nonzero_base(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
   %one = stablehlo.constant dense<1.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%one, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -172,7 +172,7 @@ func.func @nonzero_base(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  "ref.addupdate"(%t, %dense) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.addupdate %t, %dense : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -182,14 +182,14 @@ func.func @nonzero_base(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %
 
 // CHECK-LABEL: func.func @overwrite_combiner
 // CHECK: stablehlo.scatter
-// CHECK: "ref.addupdate"(%{{.*}}, %{{.*}}) :
+// CHECK: ref.addupdate %{{.*}}, %{{.*}} :
 func.func @overwrite_combiner(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
   ^bb0(%a: tensor<f32>, %b: tensor<f32>):
     stablehlo.return %b : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  "ref.addupdate"(%t, %dense) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.addupdate %t, %dense : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -199,7 +199,7 @@ func.func @overwrite_combiner(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi
 
 // CHECK-LABEL: func.func @partial_window
 // CHECK: stablehlo.scatter
-// CHECK: "ref.addupdate"(%{{.*}}, %{{.*}}) :
+// CHECK: ref.addupdate %{{.*}}, %{{.*}} :
 func.func @partial_window(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x2xi32>, %g: tensor<3x2xf32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0, 1], index_vector_dim = 1>}> ({
@@ -207,7 +207,7 @@ func.func @partial_window(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x2xi32>,
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x2xi32>, tensor<3x2xf32>) -> tensor<10x4xf32>
-  "ref.addupdate"(%t, %dense) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.addupdate %t, %dense : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -218,8 +218,8 @@ func.func @partial_window(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x2xi32>,
 
 // CHECK-LABEL: func.func @write_in_between
 // CHECK: stablehlo.scatter
-// CHECK: "ref.set"(%{{.*}}, %{{.*}}) :
-// CHECK-NOT: "ref.addupdate"
+// CHECK: ref.set %{{.*}}, %{{.*}} :
+// CHECK-NOT: ref.addupdate
 func.func @write_in_between(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -227,18 +227,18 @@ func.func @write_in_between(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %old = ref.get %t : !ref.ref<tensor<10x4xf32>> -> tensor<10x4xf32>
   func.call @touch(%t) : (!ref.ref<tensor<10x4xf32>>) -> ()
   %new = stablehlo.add %old, %dense : tensor<10x4xf32>
-  "ref.set"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.set %t, %new : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 func.func private @touch(%t: !ref.ref<tensor<10x4xf32>>)
 
 // CHECK-LABEL: func.func @plain_set
 // CHECK: stablehlo.scatter
-// CHECK: "ref.set"(%{{.*}}, %{{.*}}) :
-// CHECK-NOT: "ref.addupdate"
+// CHECK: ref.set %{{.*}}, %{{.*}} :
+// CHECK-NOT: ref.addupdate
 func.func @plain_set(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -246,13 +246,13 @@ func.func @plain_set(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: 
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  "ref.set"(%t, %dense) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.set %t, %dense : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
 // CHECK-LABEL: func.func @dense_minus_old
-// CHECK: "ref.set"(%{{.*}}, %{{.*}}) :
-// CHECK-NOT: "ref.addupdate"
+// CHECK: ref.set %{{.*}}, %{{.*}} :
+// CHECK-NOT: ref.addupdate
 func.func @dense_minus_old(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -260,9 +260,9 @@ func.func @dense_minus_old(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %old = ref.get %t : !ref.ref<tensor<10x4xf32>> -> tensor<10x4xf32>
   %new = stablehlo.subtract %dense, %old : tensor<10x4xf32>
-  "ref.set"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.set %t, %new : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -273,15 +273,15 @@ func.func @dense_minus_old(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>
 
 // CHECK-LABEL: func.func @runtime_float_scale
 // CHECK: stablehlo.scatter
-// CHECK: "ref.set"
+// CHECK: ref.set
 // FINITE-LABEL: func.func @runtime_float_scale
 // FINITE-SAME: (%[[T:.*]]: !ref.ref<tensor<10x4xf32>>, %[[IDX:.*]]: tensor<3x1xi32>, %[[G:.*]]: tensor<3x4xf32>, %[[LR:.*]]: tensor<f32>)
 // FINITE-NOT: stablehlo.scatter
 // FINITE: %[[B:.*]] = stablehlo.broadcast_in_dim %[[LR]], dims = [] : (tensor<f32>) -> tensor<3x4xf32>
 // FINITE: %[[M:.*]] = stablehlo.multiply %[[G]], %[[B]]
 // FINITE: %[[N:.*]] = stablehlo.negate %[[M]]
-// FINITE: "ref.addupdate"(%[[T]], %[[N]], %[[IDX]])
-// FINITE-NOT: "ref.set"
+// FINITE: ref.addupdate %[[T]] {{.*}}by (%[[IDX]]: tensor<3x1xi32>), %[[N]]
+// FINITE-NOT: ref.set
 func.func @runtime_float_scale(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>, %lr: tensor<f32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -291,9 +291,9 @@ func.func @runtime_float_scale(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1x
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
   %lrb = stablehlo.broadcast_in_dim %lr, dims = [] : (tensor<f32>) -> tensor<10x4xf32>
   %step = stablehlo.multiply %dense, %lrb : tensor<10x4xf32>
-  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %old = ref.get %t : !ref.ref<tensor<10x4xf32>> -> tensor<10x4xf32>
   %new = stablehlo.subtract %old, %step : tensor<10x4xf32>
-  "ref.set"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> ()
+  ref.set %t, %new : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>
   return
 }
 
@@ -303,9 +303,9 @@ func.func @runtime_float_scale(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1x
 
 // CHECK-LABEL: func.func @swap_as_set
 // CHECK-SAME: (%[[T:.*]]: !ref.ref<tensor<10x4xf32>>, %[[IDX:.*]]: tensor<3x1xi32>, %[[G:.*]]: tensor<3x4xf32>)
-// CHECK-NOT: "ref.swap"
-// CHECK: "ref.addupdate"(%[[T]], %{{.*}}, %[[IDX]]) {indexed_dims = array<i64: 0>
-// CHECK-NOT: "ref.swap"
+// CHECK-NOT: ref.swap
+// CHECK: ref.addupdate %[[T]] {{.*}}indexed [0] by (%[[IDX]]: tensor<3x1xi32>), %{{.*}}
+// CHECK-NOT: ref.swap
 func.func @swap_as_set(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -313,15 +313,15 @@ func.func @swap_as_set(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %old = ref.get %t : !ref.ref<tensor<10x4xf32>> -> tensor<10x4xf32>
   %new = stablehlo.add %old, %dense : tensor<10x4xf32>
-  %unused = "ref.swap"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> tensor<10x4xf32>
+  %unused = ref.swap %t, %new : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32> -> tensor<10x4xf32>
   return
 }
 
 // CHECK-LABEL: func.func @swap_result_used
-// CHECK: "ref.swap"
-// CHECK-NOT: "ref.addupdate"
+// CHECK: ref.swap
+// CHECK-NOT: ref.addupdate
 func.func @swap_result_used(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32>, %g: tensor<3x4xf32>) -> tensor<10x4xf32> {
   %zero = stablehlo.constant dense<0.0> : tensor<10x4xf32>
   %dense = "stablehlo.scatter"(%zero, %idx, %g) <{scatter_dimension_numbers = #stablehlo.scatter<update_window_dims = [1], inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>}> ({
@@ -329,8 +329,8 @@ func.func @swap_result_used(%t: !ref.ref<tensor<10x4xf32>>, %idx: tensor<3x1xi32
     %s = stablehlo.add %a, %b : tensor<f32>
     stablehlo.return %s : tensor<f32>
   }) : (tensor<10x4xf32>, tensor<3x1xi32>, tensor<3x4xf32>) -> tensor<10x4xf32>
-  %old = "ref.get"(%t) : (!ref.ref<tensor<10x4xf32>>) -> tensor<10x4xf32>
+  %old = ref.get %t : !ref.ref<tensor<10x4xf32>> -> tensor<10x4xf32>
   %new = stablehlo.add %old, %dense : tensor<10x4xf32>
-  %prev = "ref.swap"(%t, %new) : (!ref.ref<tensor<10x4xf32>>, tensor<10x4xf32>) -> tensor<10x4xf32>
+  %prev = ref.swap %t, %new : !ref.ref<tensor<10x4xf32>>, tensor<10x4xf32> -> tensor<10x4xf32>
   return %prev : tensor<10x4xf32>
 }

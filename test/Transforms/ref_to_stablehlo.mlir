@@ -16,9 +16,8 @@
 // CHECK: %[[NEW:.*]] = stablehlo.dynamic_update_slice %[[BUF]], %[[R]], %[[CI]], %[[Z]]
 // CHECK: return %[[OLD1]], %[[NEW]] : tensor<4xf32>, tensor<8x4xf32>
 func.func @main(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row: tensor<4xf32>) -> tensor<4xf32> {
-  %old = "ref.swap"(%buf, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>,
-          static_sizes = array<i64: 1, 4>, squeezed_dims = array<i64: 0>}
-        : (!ref.ref<tensor<8x4xf32>>, tensor<4xf32>, tensor<i32>) -> tensor<4xf32>
+  %old = ref.swap %buf[%i, 0] sizes [1, 4] squeezed [0], %row
+      : !ref.ref<tensor<8x4xf32>>, tensor<4xf32> -> tensor<4xf32>
   return %old : tensor<4xf32>
 }
 
@@ -40,10 +39,10 @@ func.func @main(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row: tensor<4
 // CHECK: return %[[W]]#1
 // CHECK-NOT: ref.
 func.func private @tick(%c: !ref.ref<tensor<i32>>) {
-  %v = "ref.get"(%c) : (!ref.ref<tensor<i32>>) -> tensor<i32>
+  %v = ref.get %c : !ref.ref<tensor<i32>> -> tensor<i32>
   %one = stablehlo.constant dense<1> : tensor<i32>
   %n = stablehlo.add %v, %one : tensor<i32>
-  "ref.set"(%c, %n) : (!ref.ref<tensor<i32>>, tensor<i32>) -> ()
+  ref.set %c, %n : !ref.ref<tensor<i32>>, tensor<i32>
   return
 }
 func.func @count(%cnt: !ref.ref<tensor<i32>>) {
@@ -69,7 +68,7 @@ func.func @count(%cnt: !ref.ref<tensor<i32>>) {
 // step, ref-verify, does the same); nothing is lowered.
 func.func @bad_window(%r: !ref.ref<tensor<8x4xf32>>) -> tensor<4x4xf32> {
   // expected-error@+1 {{'ref.get' op window [6, 10) in dim 0 is out of bounds for the ref's size 8}}
-  %v = "ref.get"(%r) {static_offsets = array<i64: 6, 0>, static_sizes = array<i64: 4, 4>} : (!ref.ref<tensor<8x4xf32>>) -> tensor<4x4xf32>
+  %v = ref.get %r[6, 0] sizes [4, 4] : !ref.ref<tensor<8x4xf32>> -> tensor<4x4xf32>
   return %v : tensor<4x4xf32>
 }
 
@@ -82,8 +81,8 @@ func.func @main(%r: !ref.ref<tensor<f32>>) {
   return
 }
 func.func private @loop(%r: !ref.ref<tensor<f32>>) {
-  %v = "ref.get"(%r) : (!ref.ref<tensor<f32>>) -> tensor<f32>
-  "ref.set"(%r, %v) : (!ref.ref<tensor<f32>>, tensor<f32>) -> ()
+  %v = ref.get %r : !ref.ref<tensor<f32>> -> tensor<f32>
+  ref.set %r, %v : !ref.ref<tensor<f32>>, tensor<f32>
   // expected-error@+1 {{recursive call to @loop}}
   func.call @loop(%r) : (!ref.ref<tensor<f32>>) -> ()
   return
@@ -98,7 +97,7 @@ func.func private @loop(%r: !ref.ref<tensor<f32>>) {
 // CHECK-LABEL: func.func @donor
 // CHECK-SAME: (%{{.*}}: tensor<4xf32> {tf.aliasing_output = 0 : i32}, %{{.*}}: tensor<4xf32>) -> tensor<4xf32>
 func.func @donor(%r: !ref.ref<tensor<4xf32>> {jax.buffer_donor = true}, %x: tensor<4xf32>) {
-  "ref.set"(%r, %x) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  ref.set %r, %x : !ref.ref<tensor<4xf32>>, tensor<4xf32>
   return
 }
 
@@ -106,7 +105,7 @@ func.func @donor(%r: !ref.ref<tensor<4xf32>> {jax.buffer_donor = true}, %x: tens
 
 // expected-error@+1 {{argument #0 of @bad_sharding has a malformed 'mhlo.sharding' "{devices=[2,1]<=[2]}": it tiles 2 dimensions (tile assignment [2, 1]), but tensor<4xf32> has rank 1}}
 func.func @bad_sharding(%r: !ref.ref<tensor<4xf32>> {mhlo.sharding = "{devices=[2,1]<=[2]}"}, %x: tensor<4xf32>) {
-  "ref.set"(%r, %x) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  ref.set %r, %x : !ref.ref<tensor<4xf32>>, tensor<4xf32>
   return
 }
 
@@ -116,7 +115,7 @@ func.func @bad_sharding(%r: !ref.ref<tensor<4xf32>> {mhlo.sharding = "{devices=[
 func.func @unregistered(%r: !ref.ref<tensor<4xf32>>, %x: tensor<4xf32>) {
   // expected-error@+1 {{'foo.bar' is not a registered op (dialect 'foo' is unknown to MLIR)}}
   %y = "foo.bar"(%x) : (tensor<4xf32>) -> tensor<4xf32>
-  "ref.set"(%r, %y) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  ref.set %r, %y : !ref.ref<tensor<4xf32>>, tensor<4xf32>
   return
 }
 
@@ -126,6 +125,6 @@ func.func @unregistered(%r: !ref.ref<tensor<4xf32>>, %x: tensor<4xf32>) {
 sdy.mesh @mesh = <["x"=2]>
 // expected-error@+1 {{'func.func' op arg 1 - sharding doesn't match tensor rank: 2 != 1}}
 func.func @bad_sdy_sharding(%r: !ref.ref<tensor<4xf32>>, %x: tensor<4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {}]>}) {
-  "ref.set"(%r, %x) : (!ref.ref<tensor<4xf32>>, tensor<4xf32>) -> ()
+  ref.set %r, %x : !ref.ref<tensor<4xf32>>, tensor<4xf32>
   return
 }

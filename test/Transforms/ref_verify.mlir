@@ -6,7 +6,7 @@
 
 // CHECK-LABEL: func.func @design_example
 // CHECK-SAME: (%[[BUF:.*]]: !ref.ref<tensor<8x4xf32>>, %[[I:.*]]: tensor<i32>, %[[ROW:.*]]: tensor<4xf32>)
-// CHECK: %[[OLD:.*]] = "ref.swap"(%[[BUF]], %[[ROW]], %[[I]])
+// CHECK: %[[OLD:.*]] = ref.swap %[[BUF]][%[[I]], 0] sizes [1, 4] squeezed [0], %[[ROW]]
 // CHECK: return %[[OLD]]
 func.func @design_example(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row: tensor<4xf32>) -> tensor<4xf32> {
   %old = "ref.swap"(%buf, %row, %i) {static_offsets = array<i64: -9223372036854775808, 0>,
@@ -23,9 +23,9 @@ func.func @design_example(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row
 
 // CHECK-LABEL: func.func @captured
 // CHECK: stablehlo.while
-// CHECK: "ref.addupdate"
+// CHECK: ref.addupdate
 // CHECK: call @callee
-// CHECK: "ref.freeze"
+// CHECK: ref.freeze
 func.func private @callee(%a: !ref.ref<tensor<4xf32>>, %b: !ref.ref<tensor<4xf32>>)
 func.func @captured(%r: !ref.ref<tensor<4xf32>>, %n: tensor<i32>, %x: tensor<4xf32>) -> tensor<4xf32> {
   %0 = stablehlo.while(%it = %n) : tensor<i32>
@@ -630,8 +630,8 @@ func.func @attribute_on_new(%x: tensor<4xf32>) {
 
 // Discardable attributes are fine on any ref op.
 // CHECK-LABEL: func.func @discardable_attributes
-// CHECK: "ref.new"(%{{.*}}) {ref.donated}
-// CHECK: "ref.get"(%{{.*}}) {__roots__ = ["arg0"], refhlo.note = "x", static_sizes = array<i64: 2>}
+// CHECK: ref.new %{{.*}} {ref.donated}
+// CHECK: ref.get %{{.*}} sizes [2] {__roots__ = ["arg0"], refhlo.note = "x"}
 func.func @discardable_attributes(%x: tensor<4xf32>) -> tensor<2xf32> {
   %r = "ref.new"(%x) {ref.donated} : (tensor<4xf32>) -> !ref.ref<tensor<4xf32>>
   %v = "ref.get"(%r) {static_sizes = array<i64: 2>, refhlo.note = "x", __roots__ = ["arg0"]} : (!ref.ref<tensor<4xf32>>) -> tensor<2xf32>
@@ -856,8 +856,8 @@ func.func @several_errors(%r: !ref.ref<tensor<8x4xf32>>, %v: tensor<4xf32>) {
 // on the accesses; "window" is the default and may be spelled out.
 
 // CHECK-LABEL: func.func @elementwise_mode
-// CHECK: "ref.get"({{.*}}mode = "elementwise"
-// CHECK: "ref.set"({{.*}}mode = "window"
+// CHECK: ref.get {{.*}} mode elementwise :
+// CHECK: ref.set {{.*}} mode window,
 func.func @elementwise_mode(%r: !ref.ref<tensor<8x6xf32>>, %i: tensor<i32>, %v: tensor<3xf32>) -> tensor<3xf32> {
   %x = "ref.get"(%r, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 3>, static_strides = array<i64: 1, 2>, squeezed_dims = array<i64: 0>, mode = "elementwise"} : (!ref.ref<tensor<8x6xf32>>, tensor<i32>) -> tensor<3xf32>
   "ref.set"(%r, %v, %i) {static_offsets = array<i64: -9223372036854775808, 0>, static_sizes = array<i64: 1, 3>, squeezed_dims = array<i64: 0>, mode = "window"} : (!ref.ref<tensor<8x6xf32>>, tensor<3xf32>, tensor<i32>) -> ()

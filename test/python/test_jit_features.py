@@ -159,7 +159,7 @@ def test_locations_in_the_ref_module_and_through_ref_opt(tmp_path):
   text = lowered.as_text("ref", debug_info=True)
   set_line = line_of(_located, "LOC-SET")
   get_line = line_of(_located, "LOC-GET")
-  assert re.search(rf'"ref.swap".*loc\("{re.escape(HERE)}":{set_line}:\d+\)', text) \
+  assert re.search(rf'ref\.swap %.*loc\("{re.escape(HERE)}":{set_line}:\d+\)', text) \
       or f'"{HERE}":{set_line}:' in text, text
   assert f'"{HERE}":{get_line}:' in text, text
   path = tmp_path / "located.mlir"

@@ -93,7 +93,8 @@ def test_stages_text_and_locations():
 
   lowered = refhlo.jit(f).lower(r, 2.0)
   ref_text = lowered.as_text("ref")
-  assert '"ref.swap"' in ref_text and "!ref.ref<tensor<4xf32>>" in ref_text
+  assert " ref.swap %" in ref_text and "!ref.ref<tensor<4xf32>>" in ref_text
+  assert '"ref.swap"(' in lowered.as_text("ref", generic=True)
   assert "loc(" not in ref_text
   with_locs = lowered.as_text("ref", debug_info=True)
   assert f'"{__file__}"' in with_locs

@@ -177,8 +177,11 @@ def test_single_module_is_not_wrapped_twice():
 def test_ref_ops_roundtrip():
   p = ref_opt("--ref-verify", input=REF_FUNC)
   assert p.returncode == 0, err(p)
-  assert '"ref.swap"(%arg0, %arg2, %arg1)' in out(p)
+  assert "ref.swap %arg0[%arg1, 0] sizes [1, 4] squeezed [0], %arg2 :" in out(p)
   assert out(ref_opt(input=out(p))) == out(p)
+  generic = ref_opt("--ref-verify", "--mlir-print-op-generic", input=REF_FUNC)
+  assert '"ref.swap"(%arg0, %arg2, %arg1)' in out(generic)
+  assert out(ref_opt(input=out(generic))) == out(p)
 
 
 def test_pass_flags_run_in_order(funcs):
@@ -363,7 +366,7 @@ def test_verification_with_verify_diagnostics(tmp_path):
 def test_disable_verifier_on_parsing():
   p = ref_opt("--mlir-very-unsafe-disable-verifier-on-parsing", input=BAD_WINDOW)
   assert p.returncode == 0, err(p)
-  assert "static_offsets = array<i64: 6>" in out(p)
+  assert "ref.get %arg0[6] sizes [4] :" in out(p)
   # The pass itself still checks the rules; MLIR's verifier always runs.
   assert_clean_failure(ref_opt("--mlir-very-unsafe-disable-verifier-on-parsing", "--ref-verify",
                                input=BAD_WINDOW), "out of bounds")
@@ -866,3 +869,185 @@ def test_dump_pass_pipeline_expands_registered_pipelines():
                    r"ref-effect-elimination,ref-prepare-for-xla,.*ref-check-lowered\)", e), e
   assert "stablehlo.dynamic_update_slice" in p.stdout.decode()
   assert "--dump-pass-pipeline" in ref_opt("--help").stdout.decode()
+
+
+# -- mlir-opt's other options: statistics, dialects, reproducers, bytecode -------
+
+
+def test_every_accepted_flag_is_in_help():
+  from refhlo.compiler.tools import ref_opt as driver
+  text = out(ref_opt("--help"))
+  for flag in list(driver._BOOL_FLAGS) + list(driver._VALUE_FLAGS):
+    assert ("-o <file>" if flag == "o" else f"--{flag}") in text, flag
+
+
+@pytest.mark.parametrize("typo,hint", [("mlir-pass-statistic", "mlir-pass-statistics"),
+                                       ("show-dialect", "show-dialects"),
+                                       ("emit-bytecod", "emit-bytecode")])
+def test_new_flags_get_a_hint_when_misspelled(funcs, typo, hint):
+  assert_clean_failure(ref_opt(str(funcs), f"--{typo}"),
+                       rf"unknown command line option.* '--{typo}'; did you mean '--{hint}'\?")
+
+
+def test_statistics_api():
+  import dataclasses
+  from refhlo.compiler.passes import Pass
+
+  @dataclasses.dataclass
+  class Counting(Pass):
+    NAME = "ref-test-counting"
+    STATISTICS = {"b-things": "Bs seen", "a-things": "As seen"}
+    level: int = 0
+
+  p = Counting()
+  p.stat("b-things").add(2)
+  p.stat("b-things").add()
+  p.stat("extra", "Declared where counted").add(5)
+  assert [(s.name, s.value, s.description) for s in p.statistics()] == [
+      ("a-things", 0, "As seen"), ("b-things", 3, "Bs seen"),
+      ("extra", 5, "Declared where counted")]
+  with pytest.raises(KeyError, match="declares no statistic 'typo'"):
+    p.stat("typo")
+  assert p == Counting() and repr(p).endswith("Counting(level=0)")  # not options
+  assert Counting().statistics()[1].value == 0  # per instance
+
+
+def test_every_pass_declares_statistics_and_list_passes_shows_them():
+  from refhlo.compiler import transforms
+  from refhlo.compiler.passes import PassPipeline
+  text = out(ref_opt("--list-passes"))
+  for name, entry in transforms.get_all_passes().items():
+    if isinstance(entry, PassPipeline):
+      continue
+    assert entry.STATISTICS, name
+    for stat, desc in entry.STATISTICS.items():
+      assert f"statistic: {stat} - {desc}" in text, (name, stat)
+
+
+def test_statistics_only_when_asked_per_chunk_and_after_a_failure(funcs):
+  assert "statistics" not in err(ref_opt(str(funcs), "--ref-verify"))
+  p = run_with_pass("--split-input-file", "--ref-verify", "--ref-test-fail",
+                    "--mlir-pass-statistics", input=FUNCS + "// -----\n" + FUNCS)
+  e = assert_clean_failure(p, r"error: test failure")
+  assert e.count("... Pass statistics report ...") == 2, e
+  assert "\nRefVerify\n  (S) 0 errors - Broken rules reported\n" \
+         "  (S) 1 functions-verified - Functions verified\nFail\n" in e, e
+
+
+def test_statistics_values_align_as_mlir_does():
+  from refhlo.compiler.passes import Statistic
+  from refhlo.compiler.tools import ref_opt as driver
+
+  class Fake:
+    def statistics(self):
+      return [Statistic("big", "B", 1234), Statistic("small", "S", 7)]
+
+  step = driver.Step(None, frozenset(), ("X", "x"), [Fake()])
+  text = driver.statistics_report([step])
+  assert "\nFake\n  (S) 1234 big - B\n  (S)    7 small - S\n" in text, text
+
+
+def test_pass_raising_an_exception_suggests_a_reproducer():
+  p = run_with_pass("--ref-test-boom", input=FUNCS)
+  e = assert_clean_failure(p, r"^<stdin>:1:1: error: internal error in pass 'ref-test-boom': "
+                              r"RuntimeError: kaboom\n")
+  assert re.search(r"^<stdin>:1:1: note: rerun with "
+                   r"--mlir-pass-pipeline-crash-reproducer=<file>", e, re.M), e
+
+
+def test_crash_reproducer(tmp_path):
+  repro = tmp_path / "repro.mlir"
+  p = run_with_pass("--cse", "--ref-test-boom", "--verify-each=false",
+                    f"--mlir-pass-pipeline-crash-reproducer={repro}", input=FUNCS)
+  e = assert_clean_failure(
+      p, r"^<stdin>:1:1: error: internal error in pass 'ref-test-boom': RuntimeError: "
+         rf"kaboom; crash reproducer written to '{re.escape(str(repro))}'\n")
+  assert "rerun with" not in e
+  text = repro.read_text()
+  assert text.count("stablehlo.add") == 1, text  # the IR before the pass: after cse
+  assert 'loc("<stdin>":' in text  # with its locations
+  assert re.search(r'\{-#\n  external_resources: \{\n    mlir_reproducer: \{\n'
+                   r'      pipeline: "builtin.module\(ref-test-boom\)",\n'
+                   r'      disable_threading: true,\n      verify_each: false\n'
+                   r'    \}\n  \}\n#-\}\n$', text), text
+  # ref-opt reads it like any input (the resource quietly) and reruns it.
+  p = ref_opt(str(repro), "--cse")
+  assert p.returncode == 0 and not err(p), err(p)
+  p = run_with_pass(str(repro), "--run-reproducer")
+  e = assert_clean_failure(p, r"internal error in pass 'ref-test-boom': RuntimeError: kaboom")
+  assert "warning" not in e
+
+
+def test_run_reproducer_reads_pipeline_options(tmp_path):
+  from refhlo.compiler.tools import ref_opt as driver
+  repro = tmp_path / "r.mlir"
+  repro.write_text(driver.reproducer_text(FUNCS, 'builtin.module(ref-test-typed{count=3 loud=true})',
+                                          True))
+  e = err(run_with_pass(str(repro), "--run-reproducer"))
+  assert "remark: count=3 loud=True" in e and "warning: loud warning" in e, e
+
+
+def test_crash_reproducer_bad_uses(tmp_path, funcs):
+  assert_clean_failure(run_with_pass(str(funcs), "--ref-test-boom",
+                                     f"--mlir-pass-pipeline-crash-reproducer={tmp_path}/no/r.mlir"),
+                       r"^ref-opt: error: could not open crash reproducer file .*: "
+                       r"No such file or directory")
+  assert_clean_failure(ref_opt(str(funcs), "--mlir-pass-pipeline-crash-reproducer="),
+                       r"^ref-opt: error: option '--mlir-pass-pipeline-crash-reproducer' "
+                       r"expects a path")
+  assert_clean_failure(ref_opt(str(funcs), "--run-reproducer"),
+                       r"^ref-opt: error: '--run-reproducer': the input has no "
+                       r"mlir_reproducer resource")
+  assert_clean_failure(ref_opt(str(funcs), "--run-reproducer", "--cse"),
+                       r"^ref-opt: error: '--run-reproducer' takes the pipeline from")
+
+
+def test_bytecode_roundtrip_keeps_locations(tmp_path):
+  bc = ref_opt("--emit-bytecode", input=REF_FUNC)
+  assert bc.returncode == 0 and bc.stdout.startswith(b"ML\xefR"), err(bc)
+  p = ref_opt("--mlir-print-debuginfo", input=bc.stdout)
+  assert p.returncode == 0, err(p)
+  assert "ref.swap" in out(p) and 'loc("<stdin>":2:' in out(p)
+  target = tmp_path / "out.mlirbc"
+  assert ref_opt("--emit-bytecode", "-o", str(target), input=REF_FUNC).returncode == 0
+  assert target.read_bytes() == bc.stdout
+
+
+def test_bad_bytecode_is_a_clean_error(tmp_path):
+  bc = ref_opt("--emit-bytecode", input=REF_FUNC).stdout
+  for data in (bc[:40], bc[:4], bc[:-5]):
+    assert_clean_failure(ref_opt(input=data), r"^<stdin>:0:0: error: ")
+  path = tmp_path / "x.mlirbc"
+  path.write_bytes(bc[:40])
+  assert_clean_failure(ref_opt(str(path)), rf"^{re.escape(str(path))}:0:0: error: ")
+
+
+def test_failing_bytecode_output_leaves_no_file(tmp_path):
+  target = tmp_path / "out.mlirbc"
+  p = run_with_pass("--ref-test-fail", "--emit-bytecode", "-o", str(target), input=FUNCS)
+  assert_clean_failure(p, "test failure")
+  assert not target.exists()
+
+
+def test_listed_stablehlo_passes_are_registered():
+  from jaxlib.mlir import passmanager
+  from refhlo.compiler.context import make_context
+  from refhlo.compiler.tools import ref_opt as driver
+  driver.register_upstream_passes()
+  driver.register_upstream_passes()  # harmless twice
+  ctx = make_context()
+  for name in driver.STABLEHLO_MODULE_PASSES:
+    passmanager.PassManager.parse(f"builtin.module({name})", context=ctx)
+    assert driver._nest_pass_flag(name, ctx) == name
+  for name in driver.STABLEHLO_FUNC_PASSES:
+    passmanager.PassManager.parse(f"builtin.module(func.func({name}))", context=ctx)
+    assert driver._nest_pass_flag(name, ctx) == f"func.func({name})"
+  assert driver._nest_pass_flag("cse", ctx) == "cse"
+  assert driver._nest_pass_flag("ref-verify", ctx) == "ref-verify"
+
+
+def test_stablehlo_passes_missing_from_jaxlib_are_unknown(funcs):
+  # Not in jaxlib's build (see STABLEHLO_MODULE_PASSES): a clean error.
+  assert_clean_failure(ref_opt(str(funcs), "--stablehlo-aggressive-simplification"),
+                       r"unknown command line option or pass "
+                       r"'--stablehlo-aggressive-simplification'")
