@@ -293,6 +293,18 @@ class _Cursor:
       raise self.error(f"expected '{p}' {context}, found {self.found()}")
     return self.advance()
 
+  def items_until(self, close: str, item) -> list:
+    """`item()` repeated, comma-separated, up to and including `close`
+    (which may come at once: an empty list)."""
+    out: list = []
+    if self.accept(close):
+      return out
+    while True:
+      out.append(item())
+      if self.accept(close):
+        return out
+      self.expect(",", "")
+
   def accept(self, p: str) -> bool:
     if self.is_punct(p):
       self.advance()
@@ -485,13 +497,7 @@ def _parse_generic(src: _Source, k: int, results: list[str], grouped: bool
   name = _unquote(c.text())
   c.advance()
   c.expect("(", "")
-  operands: list[str] = []
-  if not c.accept(")"):
-    while True:
-      operands.append(c.ssa_use("an operand"))
-      if c.accept(")"):
-        break
-      c.expect(",", "")
+  operands: list[str] = c.items_until(")", lambda: c.ssa_use("an operand"))
   attrs = []
   if c.is_punct("{"):
     for key, (n0, n1), value in c.attr_dict():
@@ -501,22 +507,11 @@ def _parse_generic(src: _Source, k: int, results: list[str], grouped: bool
     return None  # successors, properties or regions
   c.expect(":", "")
   c.expect("(", "")
-  operand_types: list[str] = []
-  if not c.accept(")"):
-    while True:
-      operand_types.append(c.type_("a type"))
-      if c.accept(")"):
-        break
-      c.expect(",", "")
+  operand_types: list[str] = c.items_until(")", lambda: c.type_("a type"))
   c.expect("->", "")
   result_types: list[str] = []
   if c.accept("("):
-    if not c.accept(")"):
-      while True:
-        result_types.append(c.type_("a type"))
-        if c.accept(")"):
-          break
-        c.expect(",", "")
+    result_types = c.items_until(")", lambda: c.type_("a type"))
   else:
     result_types.append(c.type_("a type"))
   loc = c.location()
