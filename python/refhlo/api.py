@@ -47,6 +47,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import jax
+import numpy as np
 
 from refhlo import _jax_private, compiler, runtime
 from refhlo.runtime import (RefhloError, RefhloFallbackWarning,
@@ -95,22 +96,54 @@ class Compiled:
     return self._exe.xla.hlo_text()
 
   def copy_report(self, min_bytes: int | None = None) -> str:
-    """One line per copy of a ref buffer that XLA inserted, with the Python
-    source line of the op that caused it; empty when every write is in place.
+    """One line per copy of a ref buffer that XLA inserted, in the user's
+    terms: which ref (by its name in the function), the Python line of the
+    op that caused it, why XLA copied, and what would avoid it, then the HLO
+    instruction; empty when every write is in place.
 
     `min_bytes` defaults to the size of the smallest written ref (of its
     shard on one device, for a sharded call).
     """
+    refs = self._written_refs()
     if min_bytes is None:
-      spmd = self._exe.spmd
-      # Per device: a sharded ref's copy is as large as its shard.
-      sizes = [int(a.dtype.itemsize * _prod(
-                   a.shape if spmd is None else
-                   spmd.sharding_of(a.source).shard_shape(tuple(a.shape))))
-               for i, a in enumerate(self._exe.stage.emitted.args)
-               if a.is_ref and any(i == arg for arg, _ in self._exe.ref_results)]
-      min_bytes = min(sizes) if sizes else 1 << 62
-    return self._exe.xla.copy_report(min_bytes)
+      min_bytes = min((nbytes for _, _, nbytes in refs), default=1 << 62)
+    lines = []
+    notes = tuple(self._exe.xla.notes)
+    for c in self._exe.xla.copies(min_bytes):
+      shape = c.shape.split("{")[0]
+      names = [name for name, hlo_shape, _ in refs if hlo_shape == shape]
+      who = (f"ref {names[0]}" if len(names) == 1 else
+             f"one of the refs {', '.join(names)}" if names else f"a buffer {shape}")
+      where = (f"copy of {c.size_bytes} bytes from {c.source or 'an unknown line'}"
+               + (f" [{c.op_name}]" if c.op_name else ""))
+      if notes:
+        why = "; ".join(notes)
+        avoid = ("keep the loop that reads the ref and the write in two refhlo.jit "
+                 "calls (each is then in place), or carry what the loop needs in "
+                 "its own carry (docs/inplace.md, rule 1)")
+      else:
+        why = ("XLA's copy insertion could not prove the update in place, e.g. a "
+               "case/if branch other than the last modifies the ref")
+        avoid = ("write the ref in the last branch only, or one window per "
+                 "branch (docs/inplace.md, rule 3)")
+      lines.append(f"{who}: {where}: {why}; to avoid it: {avoid} "
+                   f"(HLO: {c.instruction} in {c.computation})")
+    return "\n".join(lines)
+
+  def _written_refs(self) -> list[tuple[str, str, int]]:
+    """(user's name, HLO shape of its buffer on one device, bytes) of each
+    ref the program writes."""
+    spmd = self._exe.spmd
+    out = []
+    for arg, _ in self._exe.ref_results:
+      a = self._exe.stage.emitted.args[arg]
+      shape = tuple(a.shape) if spmd is None else tuple(
+          spmd.sharding_of(a.source).shard_shape(tuple(a.shape)))
+      prim = _HLO_PRIMITIVE.get(np.dtype(a.dtype).name, np.dtype(a.dtype).name)
+      out.append((runtime._ref_name(self._exe, arg),  # pylint: disable=protected-access
+                  f"{prim}[{','.join(str(d) for d in shape)}]",
+                  int(np.dtype(a.dtype).itemsize * _prod(shape))))
+    return out
 
   def stage_times(self) -> dict[str, float]:
     """Seconds each stage of compiling this program took: `trace_s` (JAX's
@@ -157,6 +190,15 @@ def _where(fun: Callable) -> str:
   """`file:line:col: ` of a function's definition, or ''."""
   where = runtime._fun_where(fun)  # pylint: disable=protected-access
   return f"{where[0]}:{where[1]}:{where[2]}: " if where else ""
+
+
+_HLO_PRIMITIVE = {
+    "bool": "pred", "int8": "s8", "int16": "s16", "int32": "s32", "int64": "s64",
+    "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64",
+    "float16": "f16", "bfloat16": "bf16", "float32": "f32", "float64": "f64",
+    "complex64": "c64", "complex128": "c128",
+}
+"""NumPy dtype names -> XLA's primitive type names (as HLO shapes print them)."""
 
 
 def _prod(shape: tuple[int, ...]) -> int:

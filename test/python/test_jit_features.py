@@ -147,6 +147,30 @@ def test_copy_report_names_the_write_when_in_place_is_disabled(monkeypatch):
   assert refhlo.jit(swap_row).lower(r, 3, jnp.ones(256)).compile().copy_report() == ""
 
 
+def test_copy_report_says_which_ref_why_and_what_avoids_it():
+  # A loop that reads a ref, then a swap of it: region-based copy removal is
+  # off for programs with loops, so XLA:CPU copies the buffer (twice).
+  table = jax.new_ref(jnp.ones((512, 256)))
+  other = jax.new_ref(jnp.zeros(8))
+
+  def f(table, other, row):
+    s = lax.fori_loop(0, 3, lambda k, c: c + table[k, 0], 0.0)  # THE-LOOP
+    old = table[0]
+    table[0] = row                                               # THE-WRITE
+    other[0] = s
+    return old
+
+  report = refhlo.jit(f).lower(table, other, jnp.ones(256)).compile().copy_report()
+  lines = report.splitlines()
+  assert lines, "expected XLA to copy the buffer"
+  for line in lines:
+    assert line.startswith("ref 'table': copy of 524288 bytes from "), line
+    assert "the program has a loop" in line and f"{HERE}:{line_of(f, 'THE-LOOP')}" in line
+    assert "to avoid it: keep the loop that reads the ref and the write in two" in line
+    assert "(HLO: %copy" in line
+  assert any(f"{HERE}:{line_of(f, 'THE-WRITE')}" in ln for ln in lines), report
+
+
 # -- locations ----------------------------------------------------------------------
 
 def _located(r, x):
