@@ -64,13 +64,10 @@ func.func @f(%a: !ref.ref<tensor<8xf32>>, %v: tensor<4xf32>) {
 After:
 
 ```mlir
-func.func @f(%a: !ref.ref<tensor<8xf32>>, %v: tensor<4xf32>)
-    attributes {__arg_roots__ = [["@f:arg0"], []]} {
-  %lo = "ref.view"(%a) {__roots__ = ["@f:arg0[0:4]"], static_sizes = array<i64: 4>} ...
-  "ref.set"(%lo, %v) {__access__ = "a0", __may_alias__ = ["a1"],
-                      __roots__ = ["@f:arg0[0:4]"]} ...
-  %x = "ref.get"(%a) {__access__ = "a1", __may_alias__ = ["a0"],
-                      __roots__ = ["@f:arg0"]} ...
+func.func @f(%arg0: !ref.ref<tensor<8xf32>>, %arg1: tensor<4xf32>) attributes {__arg_roots__ = [["@f:arg0"], []]} {
+  %0 = ref.view %arg0 sizes [4] {__roots__ = ["@f:arg0[0:4]"]} : !ref.ref<tensor<8xf32>> -> !ref.ref<tensor<4xf32>>
+  ref.set %0, %arg1 {__access__ = "a0", __may_alias__ = ["a1"], __roots__ = ["@f:arg0[0:4]"]} : !ref.ref<tensor<4xf32>>, tensor<4xf32>
+  %1 = ref.get %arg0 {__access__ = "a1", __may_alias__ = ["a0"], __roots__ = ["@f:arg0"]} : !ref.ref<tensor<8xf32>> -> tensor<8xf32>
   return
 }
 ```

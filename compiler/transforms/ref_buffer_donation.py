@@ -100,15 +100,13 @@ func.func @main(%buf: !ref.ref<tensor<4xf32>> {jax.buffer_donor = true, mhlo.sha
 After:
 
 ```mlir
-func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasing_output = 1 : i32},
-                %arg1: tensor<4xf32>)
-    -> (tensor<4xf32>, tensor<4xf32> {mhlo.sharding = "{replicated}"}) {
+func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasing_output = 1 : i32}, %arg1: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32> {mhlo.sharding = "{replicated}"}) {
   %0 = ref.new %arg0 {ref.donated} : !ref.ref<tensor<4xf32>>
   %1 = ref.new %arg1 : !ref.ref<tensor<4xf32>>
-  %v = ref.get %1 : !ref.ref<tensor<4xf32>> -> tensor<4xf32>
-  ref.addupdate %0, %v : !ref.ref<tensor<4xf32>>, tensor<4xf32>
-  %2 = ref.get %0 : !ref.ref<tensor<4xf32>> -> tensor<4xf32>
-  return %v, %2 : tensor<4xf32>, tensor<4xf32>
+  %2 = ref.get %1 : !ref.ref<tensor<4xf32>> -> tensor<4xf32>
+  ref.addupdate %0, %2 : !ref.ref<tensor<4xf32>>, tensor<4xf32>
+  %3 = ref.get %0 : !ref.ref<tensor<4xf32>> -> tensor<4xf32>
+  return %2, %3 : tensor<4xf32>, tensor<4xf32>
 }
 ```
 """

@@ -302,8 +302,7 @@ and against the shape of its value). Each is an error at the op or argument.
 The module is not changed. A lowered module passes:
 
 ```mlir
-func.func @main(%buf: tensor<8xf32> {tf.aliasing_output = 0 : i32, mhlo.sharding = "{devices=[2]<=[2]}"},
-                %v: tensor<f32>) -> tensor<8xf32> {
+func.func @main(%buf: tensor<8xf32> {mhlo.sharding = "{devices=[2]<=[2]}", tf.aliasing_output = 0 : i32}, %v: tensor<f32>) -> tensor<8xf32> {
   %c = stablehlo.constant dense<0> : tensor<i32>
   %0 = stablehlo.reshape %v : (tensor<f32>) -> tensor<1xf32>
   %1 = stablehlo.dynamic_update_slice %buf, %0, %c : (tensor<8xf32>, tensor<1xf32>, tensor<i32>) -> tensor<8xf32>

@@ -57,11 +57,9 @@ func.func @f(%a: !ref.ref<tensor<4xf32>>, %b: !ref.ref<tensor<4xf32>>, %v: tenso
 After:
 
 ```mlir
-func.func @f(%a: !ref.ref<tensor<4xf32>>, %b: !ref.ref<tensor<4xf32>>, %v: tensor<4xf32>)
-    attributes {__arg_effects__ = ["read|write", "accumulate", "none"],
-                __effects__ = ["@f:arg0: read|write", "@f:arg1: accumulate"]} {
-  %old = "ref.swap"(%a, %v) {__effects__ = ["@f:arg0: read|write"]} ...
-  "ref.addupdate"(%b, %old) {__effects__ = ["@f:arg1: accumulate"]} ...
+func.func @f(%arg0: !ref.ref<tensor<4xf32>>, %arg1: !ref.ref<tensor<4xf32>>, %arg2: tensor<4xf32>) attributes {__arg_effects__ = ["read|write", "accumulate", "none"], __effects__ = ["@f:arg0: read|write", "@f:arg1: accumulate"]} {
+  %0 = ref.swap %arg0, %arg2 {__effects__ = ["@f:arg0: read|write"]} : !ref.ref<tensor<4xf32>>, tensor<4xf32> -> tensor<4xf32>
+  ref.addupdate %arg1, %0 {__effects__ = ["@f:arg1: accumulate"]} : !ref.ref<tensor<4xf32>>, tensor<4xf32>
   return
 }
 ```

@@ -127,13 +127,12 @@ func.func @main(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
 After (and canonicalize):
 
 ```mlir
-func.func @main(%buf: tensor<8x4xf32>, %i: tensor<i32>, %row: tensor<4xf32>)
-    -> (tensor<4xf32>, tensor<8x4xf32>) {
+func.func @main(%arg0: tensor<8x4xf32>, %arg1: tensor<i32>, %arg2: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>) {
   %c = stablehlo.constant dense<0> : tensor<i32>
-  %0 = stablehlo.dynamic_slice %buf, %i, %c, sizes = [1, 4] : (tensor<8x4xf32>, tensor<i32>, tensor<i32>) -> tensor<1x4xf32>
+  %0 = stablehlo.dynamic_slice %arg0, %arg1, %c, sizes = [1, 4] : (tensor<8x4xf32>, tensor<i32>, tensor<i32>) -> tensor<1x4xf32>
   %1 = stablehlo.reshape %0 : (tensor<1x4xf32>) -> tensor<4xf32>
-  %2 = stablehlo.reshape %row : (tensor<4xf32>) -> tensor<1x4xf32>
-  %3 = stablehlo.dynamic_update_slice %buf, %2, %i, %c : (tensor<8x4xf32>, tensor<1x4xf32>, tensor<i32>, tensor<i32>) -> tensor<8x4xf32>
+  %2 = stablehlo.reshape %arg2 : (tensor<4xf32>) -> tensor<1x4xf32>
+  %3 = stablehlo.dynamic_update_slice %arg0, %2, %arg1, %c : (tensor<8x4xf32>, tensor<1x4xf32>, tensor<i32>, tensor<i32>) -> tensor<8x4xf32>
   return %1, %3 : tensor<4xf32>, tensor<8x4xf32>
 }
 ```

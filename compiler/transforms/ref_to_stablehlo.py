@@ -29,14 +29,15 @@ func.func @main(%buf: !ref.ref<tensor<8x4xf32>>, %i: tensor<i32>, %row: tensor<4
 After:
 
 ```mlir
-func.func @main(%buf: tensor<8x4xf32> {tf.aliasing_output = 1 : i32}, %i: tensor<i32>, %row: tensor<4xf32>)
-    -> (tensor<4xf32>, tensor<8x4xf32>) {
+func.func @main(%arg0: tensor<8x4xf32> {tf.aliasing_output = 1 : i32}, %arg1: tensor<i32>, %arg2: tensor<4xf32>) -> (tensor<4xf32>, tensor<8x4xf32>) {
   %c = stablehlo.constant dense<0> : tensor<i32>
-  %0 = stablehlo.dynamic_slice %buf, %i, %c, sizes = [1, 4] : (tensor<8x4xf32>, tensor<i32>, tensor<i32>) -> tensor<1x4xf32>
-  %1 = stablehlo.reshape %0 : (tensor<1x4xf32>) -> tensor<4xf32>
-  %2 = stablehlo.reshape %row : (tensor<4xf32>) -> tensor<1x4xf32>
-  %3 = stablehlo.dynamic_update_slice %buf, %2, %i, %c : (tensor<8x4xf32>, tensor<1x4xf32>, tensor<i32>, tensor<i32>) -> tensor<8x4xf32>
-  return %1, %3 : tensor<4xf32>, tensor<8x4xf32>
+  %c_0 = stablehlo.constant dense<7> : tensor<i32>
+  %0 = stablehlo.clamp %c, %arg1, %c_0 : tensor<i32>
+  %1 = stablehlo.dynamic_slice %arg0, %0, %c, sizes = [1, 4] : (tensor<8x4xf32>, tensor<i32>, tensor<i32>) -> tensor<1x4xf32>
+  %2 = stablehlo.reshape %1 : (tensor<1x4xf32>) -> tensor<4xf32>
+  %3 = stablehlo.reshape %arg2 : (tensor<4xf32>) -> tensor<1x4xf32>
+  %4 = stablehlo.dynamic_update_slice %arg0, %3, %0, %c : (tensor<8x4xf32>, tensor<1x4xf32>, tensor<i32>, tensor<i32>) -> tensor<8x4xf32>
+  return %2, %4 : tensor<4xf32>, tensor<8x4xf32>
 }
 ```
 """,

@@ -61,3 +61,59 @@ def test_compiler_does_not_import_jax():
           "[t.get_pass(n) for n in t.pass_names()]; "
           "assert 'jax' not in sys.modules, sorted(m for m in sys.modules if m.startswith('jax.'))")
   subprocess.run([sys.executable, "-c", code], check=True)
+
+
+_EXAMPLE = re.compile(r"^(\S[^\n]*?):?\n\n```mlir\n(.*?)```", re.M | re.S)
+
+
+def _norm(line: str) -> str:
+  return re.sub(r"%[\w.\-#]+", "%_", line.strip())
+
+
+def _ref_opt(flags: list[str], text: str) -> subprocess.CompletedProcess:
+  return subprocess.run([str(pathlib.Path(sys.executable).parent / "ref-opt"), *flags],
+                        input=text, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("flag", sorted(PASSES))
+def test_description_examples_are_what_ref_opt_prints(flag):
+  """The before/after IR of each pass's description (docs/passes.md) is what
+  `ref-opt --<pass>` does to the Before block: every line of the After block
+  (SSA names aside; `...` elides lines) appears in the output, in order. An
+  example whose comments say `// error: ...` fails with those errors; one
+  said to pass unchanged prints the same ops."""
+  examples = _EXAMPLE.findall(PASSES[flag].DESCRIPTION)
+  assert examples, flag
+  flags = [f"--{flag}"]
+  for i, (label, block) in enumerate(examples):
+    errors = re.findall(r"//\s*error:\s*(.*?)(?:\s*\.\.\.)?$", block, re.M)
+    if label.startswith("After"):
+      before = examples[i - 1][1]
+      extra = ["--canonicalize"] if "canonicalize" in label else []
+      out = _ref_opt(flags + extra, before)
+      assert out.returncode == 0, (flag, out.stderr)
+      want, got = block, out.stdout
+    elif errors:
+      source = "\n".join(l for l in block.splitlines() if "// error:" not in l
+                         and not l.strip().startswith("// dimensions"))
+      out = _ref_opt(flags, source)
+      assert out.returncode != 0, (flag, "expected errors", out.stdout)
+      for e in errors:
+        assert e.split("(column")[0].strip() in out.stderr.replace("\n", " "), (flag, e, out.stderr)
+      continue
+    elif "unchanged" in label or "passes" in label:
+      out = _ref_opt(flags, block)
+      assert out.returncode == 0, (flag, out.stderr)
+      want, got = block, out.stdout
+    else:
+      continue
+    got_lines = [_norm(l) for l in got.splitlines()]
+    k = 0
+    for line in block.splitlines():
+      if not line.strip() or line.strip() == "..." or line.strip().startswith("//"):
+        continue
+      w = _norm(line)
+      while k < len(got_lines) and got_lines[k] != w:
+        k += 1
+      assert k < len(got_lines), (flag, label, line, got)
+      k += 1
