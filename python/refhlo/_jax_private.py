@@ -65,6 +65,15 @@ closed_call_p = core.closed_call_p
 tree_unflatten = jax.tree_util.tree_unflatten
 
 
+Tracer = core.Tracer
+
+
+def tracing_now() -> bool:
+  """Whether the current trace is not the eager one (a function that takes
+  no arguments and closes over refs is traced this way under jit, grad, ...)."""
+  return not isinstance(core.trace_ctx.trace, core.EvalTrace)
+
+
 def under_trace(leaves: Sequence[Any]) -> bool:
   """Whether a call happens under an enclosing JAX trace (jit, grad, vmap,
   make_jaxpr, a loop body, ...): an argument is a tracer, or the current trace
@@ -72,7 +81,7 @@ def under_trace(leaves: Sequence[Any]) -> bool:
   refs is traced this way)."""
   if any(isinstance(x, core.Tracer) for x in leaves):
     return True
-  return not isinstance(core.trace_ctx.trace, core.EvalTrace)
+  return tracing_now()
 
 
 def is_ref_aval(aval: Any) -> bool:

@@ -344,14 +344,17 @@ class JitFunction:
     dyn_args, dyn_kwargs, static = runtime.split_static(
         args, kwargs, self._static_argnums, self._static_argnames)
     leaves, treedef = jax.tree_util.tree_flatten((dyn_args, dyn_kwargs))
-    if staged_ok and _jax_private.under_trace(leaves):
+    if staged_ok and _jax_private.tracing_now():
       return None
     try:
-      sig, pattern, unique_of = runtime.signature(leaves)
+      signed = runtime.signature(leaves, stop_at_tracer=staged_ok)
     except runtime.ArgumentOverflow as e:
       raise runtime.overflow_error(self._fun, args, kwargs,
                                    self._static_argnums,
                                    self._static_argnames, e) from None
+    if signed is None:  # an argument is a tracer: under an enclosing trace
+      return None
+    sig, pattern, unique_of = signed
     key = (treedef, static, sig, pattern)
     return key, leaves, unique_of
 

@@ -425,8 +425,12 @@ def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
   return dyn_args, dyn_kwargs, static
 
 
-def signature(leaves: Sequence[Any]) -> tuple[Any, tuple[int, ...], list[int]]:
-  """(leaf signatures, alias pattern, unique leaf index per leaf).
+def signature(leaves: Sequence[Any], stop_at_tracer: bool = False
+              ) -> tuple[Any, tuple[int, ...], list[int]] | None:
+  """(leaf signatures, alias pattern, unique leaf index per leaf); with
+  `stop_at_tracer`, None as soon as a leaf is a JAX tracer (the call is under
+  an enclosing trace: checked here, in the loop over the leaves the
+  signature makes anyway, to keep the per-call path to one pass).
 
   Raises `ArgumentOverflow` for a Python int that does not fit its JAX type
   (`overflow_error` turns it into the error the user sees). This is the
@@ -456,6 +460,8 @@ def signature(leaves: Sequence[Any]) -> tuple[Any, tuple[int, ...], list[int]]:
       nuniq += 1
       continue
     else:
+      if stop_at_tracer and isinstance(x, jp.Tracer):
+        return None
       try:
         sig.append(_leaf_signature(x))
       except OverflowError as e:
