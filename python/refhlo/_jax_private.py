@@ -347,6 +347,43 @@ def closed_call_p_default_rule() -> Callable:
   return mlir._lowerings[closed_call_p].rule
 
 
+# -- shard_map (its GSPMD lowering, reused piece by piece for refs) --------------
+
+
+def shard_map_primitive() -> Any:
+  from jax._src import shard_map as _shard_map
+  return _shard_map.shard_map_p
+
+
+def shard_map_default_rule() -> Callable:
+  return mlir._lowerings[shard_map_primitive()].rule
+
+
+def gspmd_lowering():
+  """A context in which JAX lowers sharding annotations as GSPMD's custom
+  calls (`mhlo.sharding`), not Shardy's dialect: refhlo compiles with GSPMD."""
+  return _config.use_shardy_partitioner(False)
+
+
+def shard_map_pieces() -> Any:
+  """JAX's GSPMD shard_map lowering helpers, 0.10.2: `_xla_shard(ctx, mesh,
+  manual_axes, spec, aval_in, aval_out, x)` (full -> per-shard value),
+  `_xla_unshard(...)` (the way back), the body's axis context and axis env."""
+  from jax._src import shard_map as _shard_map
+  return _shard_map
+
+
+def check_vma_context(check_vma: bool):
+  return _config._check_vma(check_vma)
+
+
+def manual_axis_context(ctx: Any, mesh: Any, manual_axes: Any) -> Any:
+  """The module context for a shard_map body: `manual_axes` manual."""
+  sm = shard_map_pieces()
+  return ctx.module_context.replace(axis_context=sharding_impls.SPMDAxisContext(
+      sm._get_spmdaxis_ctx_mesh(mesh), manual_axes | set(mesh.manual_axes)))
+
+
 def close_jaxpr(jaxpr: Any) -> ClosedJaxpr:
   """A `ClosedJaxpr` for a `Jaxpr` or `ClosedJaxpr` (call primitives take both)."""
   if isinstance(jaxpr, ClosedJaxpr):
@@ -374,17 +411,16 @@ def dce_closed_jaxpr(closed: ClosedJaxpr) -> ClosedJaxpr:
   return ClosedJaxpr(jaxpr, closed.consts)
 
 
-def uses_primitive(closed: Any, names: frozenset[str]) -> bool:
-  """Whether a (closed) jaxpr or any jaxpr nested in it binds a primitive
-  named in `names`."""
+def shard_map_meshes(closed: Any) -> list[Any]:
+  """The meshes of the `shard_map`s in a (closed) jaxpr, nested ones too."""
   jaxpr = closed.jaxpr if isinstance(closed, ClosedJaxpr) else closed
+  out = []
   for eqn in jaxpr.eqns:
-    if eqn.primitive.name in names:
-      return True
+    if eqn.primitive.name == "shard_map":
+      out.append(eqn.params["mesh"])
     for sub in core.jaxprs_in_params(eqn.params):
-      if uses_primitive(sub, names):
-        return True
-  return False
+      out += shard_map_meshes(sub)
+  return out
 
 
 def ref_creation_site(tracer: Any) -> str | None:

@@ -61,7 +61,6 @@ __all__ = ["jit", "JitFunction", "Traced", "Lowered", "Compiled", "RefhloError",
            "RefhloFallbackWarning"]
 
 
-_MULTI_DEVICE = frozenset({"shard_map"})
 
 # Errors raised through refhlo's entry points (`_api`) show the user's frames
 # and leave out refhlo's own, as JAX leaves out its own
@@ -375,15 +374,13 @@ class JitFunction:
     return self._as_jax_jit()(*args, **kwargs)
 
   def _unsupported(self, leaves, stage: runtime.Stage | None = None) -> str | None:
-    """Why refhlo cannot compile this call yet (then `jax.jit` runs it), or
-    None: `shard_map`."""
+    """Why refhlo cannot compile this call's placement (then `jax.jit` runs
+    it), or None."""
     try:
       runtime.placement(leaves, stage.consts if stage is not None else ())
     except runtime.PlacementUnsupported as e:
-      return ("refhlo compiles for one device so far, and "
+      return ("refhlo cannot compile this placement: "
               + str(e).split("refhlo.jit: ", 1)[-1].split(";")[0])
-    if stage is not None and _jax_private.uses_primitive(stage.jaxpr, _MULTI_DEVICE):
-      return "it uses shard_map, which refhlo does not compile yet"
     return None
 
   def _as_jax_jit(self) -> Callable:
@@ -494,6 +491,8 @@ class JitFunction:
     if o.out_shardings is not None:
       device = runtime.with_out_shardings(device, stage, o.out_shardings,
                                           len(stage.consts), len(stage.arg_names))
+    device = runtime.with_shard_map_meshes(device, stage, len(stage.consts),
+                                           len(stage.arg_names))
     return runtime.compile_stage(stage, options=dict(o.compiler_options),
                                  backend=o.backend, device=device)
 

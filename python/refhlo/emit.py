@@ -698,6 +698,51 @@ def _closed_call_rule(ctx, *args, call_jaxpr, name="closed_call", backend=None):
   return outs
 
 
+@_rule
+def _shard_map_rule(ctx, *in_nodes, jaxpr, mesh, in_specs, out_specs, check_vma,
+                    newly_manual_axes):
+  """`shard_map` with refs among its operands, lowered as JAX's GSPMD rule
+  does (the full value to its shard with `Sharding` + `SPMDFullToShardShape`,
+  the body in a manual axis context, back with `SPMDShardToFullShape`), with
+  each ref crossing the boundary as a value: its whole contents read, a
+  per-shard local ref for the body, and its per-shard final contents written
+  back whole. Promotion makes that a chain of values from the donated
+  buffer to its result, which XLA's partitioner keeps per device."""
+  if not _has_refs(ctx.avals_in):
+    with jp.gspmd_lowering():  # refhlo compiles with GSPMD, not Shardy
+      return jp.shard_map_default_rule()(
+          ctx, *in_nodes, jaxpr=jaxpr, mesh=mesh, in_specs=in_specs,
+          out_specs=out_specs, check_vma=check_vma, newly_manual_axes=newly_manual_axes)
+  sm = jp.shard_map_pieces()
+  body_in = [v.aval for v in jaxpr.invars]
+  body_out = [v.aval for v in jaxpr.outvars]
+  with jp.gspmd_lowering():
+    args, crossing = [], []
+    for spec, outer, inner, x in zip(in_specs, ctx.avals_in, body_in, in_nodes):
+      if jp.is_ref_aval(outer):
+        full = RefGetOp.build(x).result
+        local = sm._xla_shard(ctx, mesh, newly_manual_axes, spec, outer.inner_aval,
+                              inner.inner_aval, full)
+        local_ref = RefNewOp.build(local).result
+        crossing.append((x, local_ref, spec, inner.inner_aval, outer.inner_aval))
+        args.append(local_ref)
+      else:
+        args.append(sm._xla_shard(ctx, mesh, newly_manual_axes, spec, outer, inner, x))
+    body_ctx = jp.manual_axis_context(ctx, mesh, newly_manual_axes)
+    with sm._extend_axis_env(mesh, newly_manual_axes), jp.check_vma_context(check_vma):
+      outs, tokens = jp.jaxpr_subcomp(
+          body_ctx, jaxpr, ctx.name_stack.extend("shmap_body"), ctx.tokens_in, [],
+          *args, dim_var_values=ctx.dim_var_values, const_lowering=ctx.const_lowering,
+          outer_traceback=ctx.traceback)
+    ctx.set_tokens_out(tokens)
+    for ref, local_ref, spec, local_aval, full_aval in crossing:
+      local = RefGetOp.build(local_ref).result
+      RefSetOp.build(ref, sm._xla_unshard(ctx, mesh, newly_manual_axes, spec,
+                                          local_aval, full_aval, local))
+    return [sm._xla_unshard(ctx, mesh, newly_manual_axes, spec, inner, outer, o)
+            for spec, inner, outer, o in zip(out_specs, body_out, ctx.avals_out, outs)]
+
+
 def _overrides() -> list[tuple[Any, Any]]:
   return [
       (jp.get_p, _get_rule),
@@ -712,6 +757,7 @@ def _overrides() -> list[tuple[Any, Any]]:
       (jp.cond_p, _cond_rule),
       (jp.jit_p, _jit_rule),
       (jp.closed_call_p, _closed_call_rule),
+      (jp.shard_map_primitive(), _shard_map_rule),
   ]
 
 

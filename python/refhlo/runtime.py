@@ -51,15 +51,15 @@ class RefhloValueError(RefhloError, ValueError):
 
 
 class PlacementUnsupported(RefhloValueError):
-  """Arguments placed on several devices (sharded or replicated): refhlo
-  compiles for one device so far, so `refhlo.jit` hands such calls to
-  `jax.jit` (with a `RefhloFallbackWarning`)."""
+  """Arguments whose placement refhlo cannot compile (a safety net: every
+  placement of the test suites is compiled); `refhlo.jit` hands such calls
+  to `jax.jit` (with a `RefhloFallbackWarning`)."""
 
 
 class RefhloFallbackWarning(UserWarning):
-  """A `refhlo.jit` call was run by `jax.jit` because refhlo cannot compile it
-  yet (multi-device placement, `shard_map`): results are jax.jit's, but ref
-  updates are not guaranteed in place."""
+  """A `refhlo.jit` call was run by `jax.jit` because refhlo cannot compile
+  its placement: results are jax.jit's, but ref updates are not guaranteed in
+  place."""
 
 
 class RefhloOverflowError(RefhloError, OverflowError):
@@ -252,6 +252,37 @@ class Spmd:
     return jp.typed_sharding(aval, self.mesh)
 
 
+def with_shard_map_meshes(where: Any, stage: Stage, num_consts: int,
+                          num_unique: int) -> Any:
+  """The placement of a call whose program runs `shard_map` over a mesh:
+  that mesh's devices, as jax.jit compiles it (uncommitted arguments are
+  replicated over them). A `RefhloValueError`, before anything is compiled
+  or donated, when the arguments are on other devices."""
+  meshes = jp.shard_map_meshes(stage.jaxpr) if stage.jaxpr is not None else []
+  concrete = [m for m in meshes if hasattr(m, "devices")]
+  if not concrete:
+    return where
+  devices = tuple(concrete[0].devices.flat)
+  if any(tuple(m.devices.flat) != devices for m in concrete):
+    raise _error_at_call(RefhloValueError, "refhlo.jit: the program's shard_maps "
+                         "run over different meshes; nothing was compiled or donated")
+  if isinstance(where, Spmd):
+    if set(where.devices) != set(devices):
+      raise _error_at_call(
+          RefhloValueError,
+          f"refhlo.jit: the arguments are on devices {[d.id for d in where.devices]} "
+          f"and the shard_map's mesh on {[d.id for d in devices]}; nothing was "
+          "compiled or donated")
+    return where
+  if where is not None and (len(devices) != 1 or devices[0] != where):
+    raise _error_at_call(
+        RefhloValueError,
+        f"refhlo.jit: the arguments are committed to {where} and the shard_map's "
+        f"mesh is on devices {[d.id for d in devices]} (jax.jit raises the same "
+        "error); nothing was compiled or donated")
+  return Spmd(devices, (None,) * num_unique, (None,) * num_consts, concrete[0])
+
+
 def with_out_shardings(where: Any, stage: Stage, out_shardings: Any,
                        num_consts: int, num_unique: int) -> Any:
   """The placement of a call whose results must have `out_shardings` (a
@@ -347,9 +378,8 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
       raise _error_at_call(
           PlacementUnsupported,
           f"refhlo.jit: {what} of shape {tuple(x.shape)} is placed on "
-          f"{len(devices)} devices ({sharding}); refhlo.jit runs on one device "
-          "so far (sharded and replicated refs are not supported yet); nothing "
-          "was compiled or donated")
+          f"{len(devices)} devices ({sharding}) that refhlo.jit could not "
+          "place as one SPMD program; nothing was compiled or donated")
     (d,) = devices
     if device is None:
       device = d

@@ -1,7 +1,7 @@
 """Where a `refhlo.jit` call runs: on the device its committed arguments and
 refs live on, as `jax.jit` does; over the devices of sharded or replicated
-arguments (or a mesh of one device) as one SPMD program; what it cannot run
-yet (shard_map) runs through `jax.jit`, with a `RefhloFallbackWarning`;
+arguments (or a mesh of one device, or a shard_map's mesh) as one SPMD
+program;
 arguments committed to different devices are a `ValueError`, as under
 jax.jit, with the refs intact.
 
@@ -78,7 +78,8 @@ _PROGRAM = textwrap.dedent("""
     assert outs["refhlo"][2] == outs["jax"][2], (outs["refhlo"][2], outs["jax"][2])
     falls = [x for x in outs["refhlo"][3] if issubclass(x.category, refhlo.RefhloFallbackWarning)]
     assert not falls, [str(f.message) for f in falls]
-    # shard_map inside: runs through jax.jit (refhlo does not compile it yet).
+    # shard_map inside: compiled by refhlo too (no fallback; the cases are
+    # in test_jit_sharded.py).
     def sm(r):
       def body(x):
         x[...] += 1.0
@@ -88,7 +89,8 @@ _PROGRAM = textwrap.dedent("""
       warnings.simplefilter("always")
       refhlo.jit(sm)(rs)
     np.testing.assert_array_equal(np.asarray(rs[...]), np.ones((8, 2)))
-    assert any("shard_map" in str(x.message) for x in w), [str(x.message) for x in w]
+    assert not [x for x in w if issubclass(x.category, refhlo.RefhloFallbackWarning)], (
+        [str(x.message) for x in w])
     # Lowered ahead of time from a sharded abstract ref: jax.jit's stages.
     sds = jax.ShapeDtypeStruct((8, 2), jnp.float32, sharding=s, is_ref=True)
     with warnings.catch_warnings():
