@@ -662,6 +662,19 @@ def broadcast_prefix(prefix: Any, full: Any) -> list[Any]:
   return tree_util.broadcast_prefix(prefix, full, is_leaf=lambda x: x is None)
 
 
+def as_sharding(spec: Any) -> Any:
+  """`spec` as a Sharding: a bare `PartitionSpec` is over the mesh of
+  `jax.set_mesh` (as jax.jit reads it); ValueError without one."""
+  if isinstance(spec, jax.sharding.PartitionSpec):
+    from jax._src import mesh as _mesh
+    mesh = _mesh.get_concrete_mesh()
+    if mesh.empty:
+      raise ValueError(f"a PartitionSpec ({spec}) needs a mesh: pass a "
+                       "NamedSharding, or call under `jax.set_mesh(mesh)`")
+    return jax.sharding.NamedSharding(mesh, spec)
+  return spec
+
+
 def typed_sharding(aval: Any, mesh: Any) -> Any:
   """The sharding an output's traced type carries over `mesh` (Explicit mesh
   axes put it in the type, and jax.jit gives it to the result), or None."""

@@ -429,6 +429,10 @@ class JitFunction:
   def _place_one(self, x: Any, s: Any, name: str) -> Any:
     if s is None or x is None:
       return x
+    try:
+      s = _jax_private.as_sharding(s)
+    except ValueError as e:
+      raise RefhloValueError(f"{_where(self._fun)}error: in_shardings: {e}") from None
     if isinstance(x, _jax_private.Ref):
       have = _jax_private.ref_buffer(x).sharding
     elif isinstance(x, jax.Array) and x.committed:

@@ -297,6 +297,10 @@ def with_out_shardings(where: Any, stage: Stage, out_shardings: Any,
   except ValueError as e:
     raise _error_at_call(RefhloValueError, f"refhlo.jit: out_shardings does not "
                          f"match the results' structure: {e}") from None
+  try:
+    flat = [None if s is None else jp.as_sharding(s) for s in flat]
+  except ValueError as e:
+    raise _error_at_call(RefhloValueError, f"refhlo.jit: out_shardings: {e}") from None
   avals = list(stage.jaxpr.out_avals) if stage.jaxpr is not None else []
   for k, (s, aval) in enumerate(zip(flat, avals)):
     if s is None:

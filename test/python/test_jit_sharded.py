@@ -255,8 +255,24 @@ _SHARDINGS_PROGRAM = textwrap.dedent("""
     r1 = jax.new_ref(jnp.full((8, 4), 3.0))  # on one device
     fails("and out_shardings are on devices",
           refhlo.jit(f, out_shardings=(sx, sx, None)), r1, jnp.ones((8, 4)))
+    fails("needs a mesh", refhlo.jit(f, out_shardings=P("x")), r, jnp.ones((8, 4)))
+    fails("needs a mesh", refhlo.jit(f, in_shardings=P("x")), r, jnp.ones((8, 4)))
     np.testing.assert_array_equal(np.asarray(r[...]), np.full((8, 4), 3.0))
     np.testing.assert_array_equal(np.asarray(r1[...]), np.full((8, 4), 3.0))
+
+    # Bare PartitionSpecs under jax.set_mesh, as jax.jit reads them.
+    with jax.set_mesh(explicit):
+      sx = NamedSharding(explicit, P("x"))
+      got = {}
+      for name, jit in (("jax", jax.jit), ("refhlo", refhlo.jit)):
+        r = jax.new_ref(jax.device_put(jnp.zeros((8, 4)), sx))
+        out = jit(f, in_shardings=P("x"), out_shardings=(P(), P("x"), None))(
+            r, jax.device_put(jnp.ones((8, 4)), sx))
+        got[name] = [(np.asarray(o), o.sharding, jax.typeof(o))
+                     for o in jax.tree.leaves(out) + [r[...]]]
+      for (x, sa, ta), (y, sb, tb) in zip(got["refhlo"], got["jax"], strict=True):
+        np.testing.assert_array_equal(x, y)
+        assert sa.is_equivalent_to(sb, x.ndim) and ta == tb, (sa, sb, ta, tb)
     print("OK")
 """)
 
