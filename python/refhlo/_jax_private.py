@@ -662,6 +662,14 @@ def broadcast_prefix(prefix: Any, full: Any) -> list[Any]:
   return tree_util.broadcast_prefix(prefix, full, is_leaf=lambda x: x is None)
 
 
+def all_axes_explicit(sharding: Any) -> bool:
+  """Whether `sharding` is a NamedSharding over a mesh whose axes are all
+  Explicit (its values' types then carry their shardings)."""
+  mesh = getattr(sharding, "mesh", None)
+  return mesh is not None and bool(mesh.axis_types) and all(
+      t == jax.sharding.AxisType.Explicit for t in mesh.axis_types)
+
+
 def as_sharding(spec: Any) -> Any:
   """`spec` as a Sharding: a bare `PartitionSpec` is over the mesh of
   `jax.set_mesh` (as jax.jit reads it); ValueError without one."""

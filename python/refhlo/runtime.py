@@ -362,10 +362,22 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
   const_committed = [_committed_sharding(c) if isinstance(c, jp.Ref) else None
                      for c in consts]
   every = [c for c in committed + const_committed if c is not None]
+  for s, what in every:
+    if (len(s.device_set) == 1 and not isinstance(s, jax.sharding.SingleDeviceSharding)
+        and not jp.all_axes_explicit(s)):
+      # A mesh of one device with Auto axes: jax.jit gives each result the
+      # sharding Shardy's propagation infers (`P('i')` for a read of a
+      # `P('i')` ref), which refhlo cannot reproduce without partitioning.
+      raise _error_at_call(
+          PlacementUnsupported,
+          f"refhlo.jit: {what} has the sharding {s} over a mesh of one device "
+          "with Auto axes, whose result shardings only jax.jit's propagation "
+          "gives; nothing was compiled or donated")
   if any(len(s.device_set) > 1 or not isinstance(s, jax.sharding.SingleDeviceSharding)
          for s, _ in every):
-    # Several devices, or a mesh of one device (jax.jit keeps the mesh
-    # sharding on its results): one SPMD program, as jax.jit compiles it.
+    # Several devices, or a mesh of one device with Explicit axes (its
+    # results' shardings are their types'): one SPMD program, as jax.jit
+    # compiles it.
     return _spmd_placement(committed, const_committed)
   device = None
   for x in list(leaves) + [c for c in consts if isinstance(c, jp.Ref)]:

@@ -1,7 +1,9 @@
 """Where a `refhlo.jit` call runs: on the device its committed arguments and
 refs live on, as `jax.jit` does; over the devices of sharded or replicated
-arguments (or a mesh of one device, or a shard_map's mesh) as one SPMD
-program;
+arguments (or a mesh of one device with Explicit axes, or a shard_map's
+mesh) as one SPMD program; a mesh of one device with Auto axes runs through
+`jax.jit` (with a `RefhloFallbackWarning`), whose result shardings come from
+Shardy's propagation;
 arguments committed to different devices are a `ValueError`, as under
 jax.jit, with the refs intact.
 
@@ -100,16 +102,21 @@ _PROGRAM = textwrap.dedent("""
     compiled(rs)
     np.testing.assert_array_equal(np.asarray(rs[...]), np.ones((8, 2)))
 
-    # A one-device mesh: compiled by refhlo (one SPMD partition, no
-    # fallback); the result keeps the mesh sharding, as under jax.jit.
-    m1 = jax.make_mesh((1,), ("i",))
-    a = jax.new_ref(jax.device_put(jnp.arange(2), NamedSharding(m1, P("i"))))
-    with warnings.catch_warnings(record=True) as w:
-      warnings.simplefilter("always")
-      got = refhlo.jit(lambda: a[...])()
-    assert got.sharding == jax.jit(lambda: a[...])().sharding, got.sharding
-    assert not [x for x in w if issubclass(x.category, refhlo.RefhloFallbackWarning)], (
-        [str(x.message) for x in w])
+    # A one-device mesh with Explicit axes: compiled by refhlo (one SPMD
+    # partition, no fallback); the result keeps the mesh sharding its type
+    # has, as under jax.jit. With Auto axes jax.jit's result sharding comes
+    # from Shardy's propagation (`P('i')` here): refhlo hands the call to
+    # jax.jit, with the warning, so that the sharding is jax.jit's.
+    from jax.sharding import Mesh, AxisType
+    for axis_type, falls_back in ((AxisType.Explicit, False), (AxisType.Auto, True)):
+      m1 = Mesh(np.array(jax.devices()[:1]), ("i",), axis_types=(axis_type,))
+      a = jax.new_ref(jax.device_put(jnp.arange(2), NamedSharding(m1, P("i"))))
+      with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        got = refhlo.jit(lambda: a[...])()
+      assert got.sharding == jax.jit(lambda: a[...])().sharding, got.sharding
+      falls = [x for x in w if issubclass(x.category, refhlo.RefhloFallbackWarning)]
+      assert bool(falls) == falls_back, (axis_type, [str(x.message) for x in w])
     print("OK")
 """)
 
