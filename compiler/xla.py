@@ -43,6 +43,7 @@ from refhlo.compiler.xla_options import (  # noqa: F401
     OptionValue,
     compile_options,
     first_loop,
+    options_for_module,
     platform_options,
     region_analysis_is_safe,
 )
@@ -273,53 +274,61 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
   registered (`jax.debug.print`), passed on to XLA. Raises `XlaCompileError`
   on a module XLA cannot compile.
   """
-  from jax._src.lib import xla_client as xc  # pylint: disable=g-import-not-at-top
-  from jax.extend import backend as jbackend  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
-
   client = get_backend(backend)
   module_op, _ = _as_module(module, None)
   _check_no_refs(module_op)
   main = _main_func(module_op)
   aliases, donated = _aliasing(main)
-  num_args = len(ir.FunctionType(
-      ir.TypeAttr(main.attributes["function_type"]).value).inputs)
+  ftype = ir.FunctionType(ir.TypeAttr(main.attributes["function_type"]).value)
+  xla_opts, notes = options_for_module(client.platform, module_op, options,
+                                       default_options=default_options)
+  copts, devices = _build_options(client, xla_opts, module_op, main, device, devices)
+  executable = _compile(client, module, module_op, devices, copts, host_callbacks)
+  out_types = tuple((tuple(ir.RankedTensorType(t).shape), irutil.tensor_dtype(t))
+                    for t in ftype.results)
+  return Compiled(executable=executable, backend=client, device=devices[0],
+                  donated=donated, aliases=aliases, xla_options=xla_opts,
+                  num_args=len(ftype.inputs), notes=tuple(notes),
+                  devices=devices if len(devices) > 1 else (),
+                  out_types=out_types)
 
-  xla_opts = compile_options(client.platform, options,
-                             default_options=default_options)
-  notes: list[str] = []
-  if default_options and any(n in xla_opts for n in REGION_ANALYSIS_OPTIONS - set(options or {})):
-    loop = first_loop(module_op)
-    if loop is not None:
-      for name in REGION_ANALYSIS_OPTIONS - set(options or {}):
-        xla_opts.pop(name, None)
-      where = _loc_prefix(loop.location).rstrip(": ")
-      notes.append(
-          "region-based copy removal was off: the program has a loop"
-          + (f" (at {where})" if where else "")
-          + ", and XLA:CPU miscompiles loops with it (docs/inplace.md), so a ref "
-          "read and then written in place is copied")
-  if devices is not None:
-    devices = tuple(devices)
-    dev = devices[0]
-    copts = jbackend.get_compile_options(
-        num_replicas=1, num_partitions=len(devices),
-        device_assignment=np.array(devices).reshape(1, len(devices)),
-        env_options_overrides=dict(xla_opts), backend=client)
-    build = copts.executable_build_options
-    # `mhlo.sharding` strings are GSPMD's (refhlo.jit emits those); a module
-    # with a Shardy mesh (`sdy.sharding`, e.g. from a ref argument's
-    # `ref.sharding`) is partitioned by Shardy.
-    build.use_shardy_partitioner = _uses_shardy(module_op)
-    build.allow_spmd_sharding_propagation_to_output = [
-        "mhlo.sharding" not in d for d in _result_attrs(main)]
-  else:
+
+def _build_options(client: Any, xla_opts: Mapping[str, OptionValue],
+                   module_op: ir.Operation, main: ir.Operation, device: Any,
+                   devices: Any) -> tuple[Any, tuple[Any, ...]]:
+  """XLA's compile options for one device (`device`, default the backend's
+  first) or for an SPMD program over `devices`; and the devices, in order."""
+  from jax.extend import backend as jbackend  # pylint: disable=g-import-not-at-top
+  if devices is None:
     dev = device if device is not None else client.local_devices()[0]
-    devices = (dev,)
     copts = jbackend.get_compile_options(
         num_replicas=1, num_partitions=1, device_assignment=[dev],
         env_options_overrides=dict(xla_opts), backend=client)
+    return copts, (dev,)
+  devices = tuple(devices)
+  copts = jbackend.get_compile_options(
+      num_replicas=1, num_partitions=len(devices),
+      device_assignment=np.array(devices).reshape(1, len(devices)),
+      env_options_overrides=dict(xla_opts), backend=client)
+  build = copts.executable_build_options
+  # `mhlo.sharding` strings are GSPMD's (refhlo.jit emits those); a module
+  # with a Shardy mesh (`sdy.sharding`, e.g. from a ref argument's
+  # `ref.sharding`) is partitioned by Shardy.
+  build.use_shardy_partitioner = _uses_shardy(module_op)
+  build.allow_spmd_sharding_propagation_to_output = [
+      "mhlo.sharding" not in d for d in _result_attrs(main)]
+  return copts, devices
 
+
+def _compile(client: Any, module: Any, module_op: ir.Operation,
+             devices: tuple[Any, ...], copts: Any, host_callbacks: Any) -> Any:
+  """XLA's executable, through JAX's own compile path: it honours the
+  persistent compilation cache (`jax_compilation_cache_dir` and its
+  thresholds), keyed on the module, the compile options (refhlo's XLA
+  options included) and the backend."""
+  from jax._src import compiler as jax_compiler  # pylint: disable=g-import-not-at-top
+  from jax._src.lib import xla_client as xc  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
   if isinstance(module, ir.Module):
     as_module = module
   else:
@@ -333,11 +342,7 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
     with as_module.context:
       as_module.operation.attributes["sym_name"] = ir.StringAttr.get("refhlo_main")
   try:
-    # JAX's own compile path: it honours the persistent compilation cache
-    # (`jax_compilation_cache_dir` and its thresholds), keyed on the module,
-    # the compile options (refhlo's XLA options included) and the backend.
-    from jax._src import compiler as jax_compiler  # pylint: disable=g-import-not-at-top
-    executable = jax_compiler.compile_or_get_cached(
+    return jax_compiler.compile_or_get_cached(
         client, as_module, np.array(devices), copts, list(host_callbacks or ()),
         xc.DeviceList(devices))
   except jax.errors.JaxRuntimeError as e:
@@ -345,14 +350,6 @@ def compile_module(module: ir.Module | ir.Operation | str, *,
   finally:
     if unnamed:
       del as_module.operation.attributes["sym_name"]
-  results = ir.FunctionType(ir.TypeAttr(main.attributes["function_type"]).value).results
-  out_types = tuple((tuple(ir.RankedTensorType(t).shape), irutil.tensor_dtype(t))
-                    for t in results)
-  return Compiled(executable=executable, backend=client, device=dev,
-                  donated=donated, aliases=aliases, xla_options=xla_opts,
-                  num_args=num_args, notes=tuple(notes),
-                  devices=tuple(devices) if len(devices) > 1 else (),
-                  out_types=out_types)
 
 
 def summarize(compiled: Compiled, ref_bytes: int) -> dict[str, Any]:

@@ -98,3 +98,29 @@ def region_analysis_is_safe(module_op: ir.Operation) -> bool:
   """Whether XLA's region-based copy removal is safe for the module: it has no
   `stablehlo.while` at any depth, in any function (see `PLATFORM_OPTIONS`)."""
   return first_loop(module_op) is None
+
+
+def options_for_module(platform: str, module_op: ir.Operation,
+                       options: Mapping[str, OptionValue | None] | None = None,
+                       *, default_options: bool = True
+                       ) -> tuple[dict[str, OptionValue], list[str]]:
+  """The XLA options a compile of `module_op` gets (`compile_options`), less
+  the `REGION_ANALYSIS_OPTIONS` defaults when the module has a loop (an
+  explicit `options=` entry is always kept), and why anything was left out,
+  in the words `copy_report()` shows."""
+  xla_opts = compile_options(platform, options, default_options=default_options)
+  notes: list[str] = []
+  defaults = REGION_ANALYSIS_OPTIONS - set(options or {})
+  if default_options and any(n in xla_opts for n in defaults):
+    loop = first_loop(module_op)
+    if loop is not None:
+      for name in defaults:
+        xla_opts.pop(name, None)
+      from refhlo.compiler import diagnostics  # pylint: disable=g-import-not-at-top
+      fl = diagnostics.file_loc(loop.location)
+      where = f" (at {fl.file}:{fl.line}:{fl.col})" if fl else ""
+      notes.append(
+          f"region-based copy removal was off: the program has a loop{where}, "
+          "and XLA:CPU miscompiles loops with it (docs/inplace.md), so a ref "
+          "read and then written in place is copied")
+  return xla_opts, notes
