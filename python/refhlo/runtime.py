@@ -613,29 +613,9 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
     flat, out_tree = jax.tree_util.tree_flatten(out)
     for path, x in jax.tree_util.tree_flatten_with_path(out)[0]:
       if isinstance(x, jp.Ref):
-        origin = "was created inside the function"
-        site = jp.ref_creation_site(x)
-        if site is not None:
-          origin = f"was created on line {site}"
-        closed_name = _closed_over_name(fun, x)
-        if closed_name is not None:
-          origin = f"is closed over as '{closed_name}'"
-        for u, t in enumerate(uniq):
-          if t is x:
-            origin = f"was passed in as the argument {names[unique_of.index(u)]}"
-        where = "" if not path else f" at output{jax.tree_util.keystr(path)}"
-        line, others = _return_where(fun)
-        if others:
-          origin += (" (the function returns at lines "
-                     f"{', '.join(str(n) for n in others)})")
-        # jax.jit's wording (its users match on it), with refhlo's location.
-        if origin.startswith("was created"):
-          where += " (created inside the function)"
-        raise RefhloValueError(emit_lib.format_error(
-            f"function {_fun_name(fun)} traced for jit returned a mutable array "
-            f"reference of type {x.aval.str_short()}{where}, but mutable array "
-            f"references cannot be returned (refhlo.jit).\n\nThe returned "
-            f"mutable array {origin}.", line))
+        passed = next((names[unique_of.index(u)] for u, t in enumerate(uniq) if t is x),
+                      None)
+        raise _returned_ref_error(fun, x, path, passed)
     out_store["tree"] = out_tree
     return flat
 
@@ -646,7 +626,7 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   stand_ins = [jp.stand_in_ref(x) if isinstance(x, jp.Ref) else
                jp.stand_in_for_abstract_ref(x) if isinstance(x, jp.AbstractRef) else x
                for x in unique]
-  first_leaf = {}
+  first_leaf: dict[int, int] = {}
   for leaf, u in enumerate(unique_of):
     first_leaf.setdefault(u, leaf)
   uniq_names = [names[first_leaf[u]] if first_leaf[u] < len(names) else ""
@@ -660,32 +640,63 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
       name = _closed_over_name(fun, c)
       _check_ref_argument(c, f"closed-over ref '{name}'" if name else
                           f"a ref closed over by {_fun_name(fun)}")
-  arg_ids = {id(x): u for u, x in enumerate(unique) if isinstance(x, jp.Ref)}
-  sources = []
-  for k, c in enumerate(consts):
-    if isinstance(c, jp.Ref) and id(c) in arg_ids:
-      sources.append(("arg", arg_ids[id(c)]))
-    else:
-      sources.append(("const", k))
-  try:
-    emitted = emit_lib.emit(closed, sources)
-  except emit_lib.EmitError as e:
-    cls = {"type": RefhloTypeError, "value": RefhloValueError}.get(e.kind, RefhloError)
-    if e.where is None:
-      raise cls(emit_lib.format_error(e.message, _fun_where(fun))) from None
-    raise cls(str(e)) from None
+  sources = _const_sources(consts, unique)
+  emitted = _emit(closed, sources, fun)
   weak = tuple(k for k, w in enumerate(jp.jit_out_weak_types(closed)) if w)
-  first_leaf: dict[int, int] = {}
-  for leaf, u in enumerate(unique_of):
-    first_leaf.setdefault(u, leaf)
-  arg_names = tuple(names[first_leaf[u]] if first_leaf[u] < len(names)
-                    else f"argument {u}" for u in range(nuniq))
+  arg_names = tuple(uniq_names[u] or f"argument {u}" for u in range(nuniq))
   const_names = tuple(_closed_over_name(fun, c) if isinstance(c, jp.Ref)
                       else None for c in consts)
   t_done = time.perf_counter()
   return Stage(emitted, out_store["tree"], consts, _fun_name(fun),
                tuple(sources), _fun_where(fun), weak, arg_names, const_names,
                closed, {"trace_s": t_emit - t_trace, "emit_s": t_done - t_emit})
+
+
+def _returned_ref_error(fun: Callable, x: Any, path: Any, passed: str | None
+                        ) -> RefhloValueError:
+  """The error for a ref among a function's results, in jax.jit's words (its
+  users match on them), located at the function's return."""
+  origin = "was created inside the function"
+  site = jp.ref_creation_site(x)
+  if site is not None:
+    origin = f"was created on line {site}"
+  closed_name = _closed_over_name(fun, x)
+  if closed_name is not None:
+    origin = f"is closed over as '{closed_name}'"
+  if passed is not None:
+    origin = f"was passed in as the argument {passed}"
+  where = "" if not path else f" at output{jax.tree_util.keystr(path)}"
+  line, others = _return_where(fun)
+  if others:
+    origin += (" (the function returns at lines "
+               f"{', '.join(str(n) for n in others)})")
+  if origin.startswith("was created"):
+    where += " (created inside the function)"
+  return RefhloValueError(emit_lib.format_error(
+      f"function {_fun_name(fun)} traced for jit returned a mutable array "
+      f"reference of type {x.aval.str_short()}{where}, but mutable array "
+      f"references cannot be returned (refhlo.jit).\n\nThe returned "
+      f"mutable array {origin}.", line))
+
+
+def _const_sources(consts: list[Any], unique: list[Any]) -> list[tuple[str, int]]:
+  """Per closed-over value: ("arg", u) when it is a ref also passed as unique
+  argument u, else ("const", k)."""
+  arg_ids = {id(x): u for u, x in enumerate(unique) if isinstance(x, jp.Ref)}
+  return [("arg", arg_ids[id(c)]) if isinstance(c, jp.Ref) and id(c) in arg_ids
+          else ("const", k) for k, c in enumerate(consts)]
+
+
+def _emit(closed: Any, sources: list[tuple[str, int]], fun: Callable) -> Any:
+  """The ref module of a traced program; an emitter error becomes the
+  RefhloError of its kind, located at the op (or the function)."""
+  try:
+    return emit_lib.emit(closed, sources)
+  except emit_lib.EmitError as e:
+    cls = {"type": RefhloTypeError, "value": RefhloValueError}.get(e.kind, RefhloError)
+    if e.where is None:
+      raise cls(emit_lib.format_error(e.message, _fun_where(fun))) from None
+    raise cls(str(e)) from None
 
 
 def _check_ref_argument(ref: Any, what: str) -> None:
