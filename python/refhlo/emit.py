@@ -236,35 +236,11 @@ def _access(nd: Any, ref_shape: tuple[int, ...], mode: str | None = None
       if not isinstance(size, (int, np.integer)):
         raise EmitError("slices of dynamic size are not supported")
       size, stride = int(size), int(stride)
-      extent = (size - 1) * stride + 1 if size > 0 else 0
-      s = _static_int(x.start)
-      if elementwise and (s is None or s < 0 or s + extent > n):
-        # Each element's index is checked (and made non-negative) on its own.
-        # (A start known here may still be out of range: `jnp.int32(5)` is a
-        # constant JAX does not check.)
-        offsets.append(DYNAMIC)
-        dyn.append(_raw_index(x.start))
-      elif s is None:
-        offsets.append(DYNAMIC)
-        dyn.append(_normalize(x.start, n))
-      else:
-        s = s + n if s < 0 else s
-        offsets.append(max(0, min(s, n - extent)))
-      sizes.append(size)
-      strides.append(stride)
+      offset, value = _offset(x.start, n, (size - 1) * stride + 1 if size > 0 else 0,
+                              elementwise, is_int=False)
     elif not advanced:
-      s = _static_int(x)
-      if elementwise and (s is None or not -n <= s < n):
-        offsets.append(DYNAMIC)
-        dyn.append(_raw_index(x))
-      elif s is None:
-        offsets.append(DYNAMIC)
-        dyn.append(_normalize(x, n))
-      else:
-        s = s + n if s < 0 else s
-        offsets.append(max(0, min(s, n - 1)))
-      sizes.append(1)
-      strides.append(1)
+      size, stride = 1, 1
+      offset, value = _offset(x, n, 1, elementwise, is_int=True)
       squeezed.append(d)
     else:
       offsets.append(0)
@@ -272,27 +248,14 @@ def _access(nd: Any, ref_shape: tuple[int, ...], mode: str | None = None
       strides.append(1)
       indexed.append(d)
       arrays.append(_raw_index(x))
-  idx_value = None
-  batch: tuple[int, ...] = ()
-  perm = None
-  if advanced:
-    batch = tuple(np.broadcast_shapes(*(tuple(_tensor_type(a).shape)
-                                        for a in arrays)))
-    cols = []
-    for a in arrays:
-      a = _broadcast_to(a, batch)
-      t = _tensor_type(a)
-      cols.append(hlo.reshape(
-          ir.RankedTensorType.get(list(batch) + [1], t.element_type), a))
-    idx_value = cols[0] if len(cols) == 1 else hlo.concatenate(cols, len(batch))
-    int_pos = [d for d, b in enumerate(is_int) if b]
-    contiguous = all(b - a == 1 for a, b in zip(int_pos, int_pos[1:]))
-    nb = len(batch)
-    nk = len(ref_shape) - len(indexed)
-    if contiguous and int_pos[0] > 0:
-      pos = int_pos[0]
-      perm = ([nb + i for i in range(pos)] + list(range(nb))
-              + [nb + i for i in range(pos, nk)])
+      continue
+    offsets.append(offset)
+    if value is not None:
+      dyn.append(value)
+    sizes.append(size)
+    strides.append(stride)
+  idx_value, batch, perm = (_indices_operand(arrays, is_int, len(ref_shape) - len(indexed))
+                            if advanced else (None, (), None))
   mode = ELEMENTWISE if elementwise and (dyn or indexed) else WINDOW
   indexer = Indexer(tuple(ref_shape), tuple(offsets), tuple(sizes),
                     tuple(strides), tuple(squeezed), tuple(indexed), batch, mode)
@@ -301,6 +264,47 @@ def _access(nd: Any, ref_shape: tuple[int, ...], mode: str | None = None
   except IndexerError as e:
     raise EmitError(f"unsupported index: {e}", kind="type") from None
   return _Access(indexer, dyn, idx_value, perm)
+
+
+def _offset(x: Any, n: int, extent: int, elementwise: bool, is_int: bool
+            ) -> tuple[int, ir.Value | None]:
+  """One dim's offset: (static offset, None), or (DYNAMIC, its value). JAX
+  checks an elementwise access element by element, so there an offset not
+  known to be in range stays raw (a known start may still be out of range:
+  `jnp.int32(5)` is a constant JAX does not check); a window's dynamic
+  offset gets NumPy's negative index normalized, a static one clamped to fit
+  the window, as `lax.dynamic_slice` does."""
+  s = _static_int(x)
+  in_range = s is not None and ((-n <= s < n) if is_int else (0 <= s and s + extent <= n))
+  if elementwise and not in_range:
+    return DYNAMIC, _raw_index(x)
+  if s is None:
+    return DYNAMIC, _normalize(x, n)
+  s = s + n if s < 0 else s
+  return max(0, min(s, n - extent)), None
+
+
+def _indices_operand(arrays: list[ir.Value], is_int: list[bool], nk: int
+                     ) -> tuple[ir.Value, tuple[int, ...], list[int] | None]:
+  """The `indices` operand of advanced indexing (the integer arrays
+  broadcast together and stacked as `[B..., K]`), the batch shape `B`, and
+  the transposition NumPy's placement of adjacent advanced dims needs (None:
+  the batch dims lead)."""
+  batch = tuple(np.broadcast_shapes(*(tuple(_tensor_type(a).shape) for a in arrays)))
+  cols = []
+  for a in arrays:
+    a = _broadcast_to(a, batch)
+    t = _tensor_type(a)
+    cols.append(hlo.reshape(ir.RankedTensorType.get(list(batch) + [1], t.element_type), a))
+  idx_value = cols[0] if len(cols) == 1 else hlo.concatenate(cols, len(batch))
+  int_pos = [d for d, b in enumerate(is_int) if b]
+  contiguous = all(b - a == 1 for a, b in zip(int_pos, int_pos[1:]))
+  perm = None
+  if contiguous and int_pos[0] > 0:
+    nb, pos = len(batch), int_pos[0]
+    perm = ([nb + i for i in range(pos)] + list(range(nb))
+            + [nb + i for i in range(pos, nk)])
+  return idx_value, batch, perm
 
 
 def _ref_shape(ref: ir.Value) -> tuple[int, ...]:
