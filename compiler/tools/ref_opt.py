@@ -1127,19 +1127,14 @@ def _check_bytecode_version(version: int, ctx, sink: list) -> None:
 
 
 def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
-  """ref-opt without the top-level safety net; returns the exit status."""
+  """ref-opt without the top-level safety net; returns the exit status. The
+  phases of MLIR's `MlirOptMain`: options, the pipeline checked before any
+  IR is read, the input split into chunks, each chunk parsed, verified and
+  run, the output written."""
   opts = parse_args(argv)
-  if opts.help:
-    out.write(HELP)
-    return 0
-  if opts.version:
-    out.write(version_text())
-    return 0
-  if opts.list_passes:
-    out.write(list_passes_text())
-    return 0
-  if opts.show_dialects:
-    out.write(show_dialects_text())
+  info = _informational_text(opts)
+  if info is not None:
+    out.write(info)
     return 0
   _check_output(opts.output)
   if opts.crash_reproducer is not None:
@@ -1152,10 +1147,8 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
   if opts.run_reproducer:
     apply_reproducer(opts, data)
 
-  from jaxlib.mlir import ir
-  from refhlo.compiler import diagnostics, pipeline
+  from refhlo.compiler import diagnostics
   from refhlo.compiler.context import make_context
-  from refhlo.compiler.tools import verify_diagnostics as vd
 
   ctx = make_context()
   register_upstream_passes()
@@ -1170,9 +1163,43 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     return True
 
   ctx.attach_diagnostic_handler(handler)
+  _check_pipeline(opts, ctx, err)
+  if opts.bytecode_version is not None:
+    _check_bytecode_version(opts.bytecode_version, ctx, sink)
+  sink.clear()
 
-  # Validate the pipeline once, before reading any IR. LLVM's option parser
-  # writes its complaints straight to fd 2: capture them into the message.
+  if bytecode:
+    text, chunks = "", [Chunk("", 1, 0, bytecode=data)]
+  else:
+    try:
+      text = decode_input(data, filename)
+    except InputError as e:
+      err.write(f"{e.filename}:{e.line}:{e.col}: error: {e.message}\n")
+      return 1
+    chunks = split_input(text, opts.split_input_file)
+  failed, outputs = _run_chunks(chunks, text, filename, opts, ctx, sink, err, tree)
+  _write_output(opts, out, outputs, failed)
+  return 1 if failed else 0
+
+
+def _informational_text(opts: Options) -> str | None:
+  """What --help, --version, --list-passes or --show-dialects print."""
+  if opts.help:
+    return HELP
+  if opts.version:
+    return version_text()
+  if opts.list_passes:
+    return list_passes_text()
+  if opts.show_dialects:
+    return show_dialects_text()
+  return None
+
+
+def _check_pipeline(opts: Options, ctx, err: TextIO) -> None:
+  """Builds the pipeline once, before any IR is read, so that a bad pass
+  name or option is a usage error (LLVM's option parser writes its
+  complaints straight to fd 2: they are captured into the message)."""
+  from refhlo.compiler import pipeline
   try:
     with _capture_fd2() as llvm_messages:
       opts.pass_flags = [_nest_pass_flag(f, ctx) for f in opts.pass_flags]
@@ -1201,20 +1228,15 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     if not _is_pass_name(name, ctx):
       raise UsageError(f"'{name}' does not refer to a registered pass "
                        "(in --mlir-print-ir-before/after)")
-  if opts.bytecode_version is not None:
-    _check_bytecode_version(opts.bytecode_version, ctx, sink)
-  sink.clear()
 
-  if bytecode:
-    text, chunks = "", [Chunk("", 1, 0, bytecode=data)]
-  else:
-    try:
-      text = decode_input(data, filename)
-    except InputError as e:
-      err.write(f"{e.filename}:{e.line}:{e.col}: error: {e.message}\n")
-      return 1
-    chunks = split_input(text, opts.split_input_file)
 
+def _run_chunks(chunks: list, text: str, filename: str, opts: Options, ctx,
+                sink: list, err: TextIO, tree) -> tuple[bool, list]:
+  """Each chunk parsed, verified and run; its diagnostics reported (or, with
+  --verify-diagnostics, checked against its expected-* comments). Returns
+  (whether anything failed, each chunk's output)."""
+  from refhlo.compiler import diagnostics
+  from refhlo.compiler.tools import verify_diagnostics as vd
   source_lines = text.splitlines()
 
   def source_line(file: str, line: int) -> str | None:
@@ -1242,7 +1264,12 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
       report(result.diagnostics)
       failed |= result.output is None
     outputs.append(result.output or (b"" if opts.emit_bytecode else ""))
+  return failed, outputs
 
+
+def _write_output(opts: Options, out: TextIO, outputs: list, failed: bool) -> None:
+  """The chunks' outputs, joined by the split marker (text) or concatenated
+  (bytecode), to stdout, or to -o's file unless something failed."""
   sep = SPLIT_MARKER + "\n"
   output = b"".join(outputs) if opts.emit_bytecode else sep.join(outputs)
   if opts.output == "-":
@@ -1254,7 +1281,6 @@ def run(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
     except OSError as e:
       raise UsageError(f"could not write output file '{opts.output}': "
                        f"{e.strerror or e}") from None
-  return 1 if failed else 0
 
 
 @contextlib.contextmanager
