@@ -266,21 +266,33 @@ def with_shard_map_meshes(where: Any, stage: Stage, num_consts: int,
   if any(tuple(m.devices.flat) != devices for m in concrete):
     raise _error_at_call(RefhloValueError, "refhlo.jit: the program's shard_maps "
                          "run over different meshes; nothing was compiled or donated")
+  _check_same_devices(where, devices, "the shard_map's mesh is", ordered=False)
   if isinstance(where, Spmd):
-    if set(where.devices) != set(devices):
+    return where
+  return Spmd(devices, (None,) * num_unique, (None,) * num_consts, concrete[0])
+
+
+def _check_same_devices(where: Any, devices: tuple[Any, ...], what: str,
+                        ordered: bool) -> None:
+  """The arguments' placement (`placement`'s answer) against the `devices`
+  that `what` ("out_shardings are", ...) needs (in the same order when
+  `ordered`): a RefhloValueError,
+  before anything is compiled or donated, when they differ (jax.jit raises a
+  ValueError too)."""
+  if isinstance(where, Spmd):
+    same = (where.devices == devices if ordered
+            else set(where.devices) == set(devices))
+    if not same:
       raise _error_at_call(
           RefhloValueError,
           f"refhlo.jit: the arguments are on devices {[d.id for d in where.devices]} "
-          f"and the shard_map's mesh on {[d.id for d in devices]}; nothing was "
-          "compiled or donated")
-    return where
-  if where is not None and (len(devices) != 1 or devices[0] != where):
+          f"and {what} on {[d.id for d in devices]}; nothing was compiled or donated")
+  elif where is not None and (len(devices) != 1 or devices[0] != where):
     raise _error_at_call(
         RefhloValueError,
-        f"refhlo.jit: the arguments are committed to {where} and the shard_map's "
-        f"mesh is on devices {[d.id for d in devices]} (jax.jit raises the same "
-        "error); nothing was compiled or donated")
-  return Spmd(devices, (None,) * num_unique, (None,) * num_consts, concrete[0])
+        f"refhlo.jit: the arguments are committed to {where} and {what} on "
+        f"devices {[d.id for d in devices]} (jax.jit raises the same error); "
+        "nothing was compiled or donated")
 
 
 def with_out_shardings(where: Any, stage: Stage, out_shardings: Any,
@@ -321,20 +333,9 @@ def with_out_shardings(where: Any, stage: Stage, out_shardings: Any,
     raise _error_at_call(RefhloValueError, "refhlo.jit: out_shardings are over "
                          "different devices; put every result on the same devices, "
                          "as jax.jit requires")
+  _check_same_devices(where, devices, "out_shardings are", ordered=True)
   if isinstance(where, Spmd):
-    if where.devices != devices:
-      raise _error_at_call(
-          RefhloValueError,
-          f"refhlo.jit: the arguments are on devices {[d.id for d in where.devices]} "
-          f"and out_shardings on {[d.id for d in devices]}; nothing was compiled "
-          "or donated")
     return dataclasses.replace(where, out_shardings=tuple(flat))
-  if where is not None and (len(devices) != 1 or devices[0] != where):
-    raise _error_at_call(
-        RefhloValueError,
-        f"refhlo.jit: the arguments are committed to {where} and out_shardings "
-        f"are on devices {[d.id for d in devices]} (jax.jit raises the same "
-        "error); nothing was compiled or donated")
   return Spmd(devices, (None,) * num_unique, (None,) * num_consts,
               jp.mesh_of(given), tuple(flat))
 
