@@ -293,9 +293,10 @@ class _Cursor:
       raise self.error(f"expected '{p}' {context}, found {self.found()}")
     return self.advance()
 
-  def items_until(self, close: str, item) -> list:
+  def items_until(self, close: str, item, context: str = "") -> list:
     """`item()` repeated, comma-separated, up to and including `close`
-    (which may come at once: an empty list)."""
+    (which may come at once: an empty list); `context` says what a missing
+    ',' was expected in."""
     out: list = []
     if self.accept(close):
       return out
@@ -303,7 +304,7 @@ class _Cursor:
       out.append(item())
       if self.accept(close):
         return out
-      self.expect(",", "")
+      self.expect(",", context)
 
   def accept(self, p: str) -> bool:
     if self.is_punct(p):
@@ -750,26 +751,45 @@ def _parse_pretty(src: _Source, k: int, first: int, results: list[Tok]
                   ) -> tuple[_PrettyOp, int]:
   """The pretty op whose name is token k (its results start at token
   `first`), and the index after it; raises AsmSyntaxError."""
-  name_tok = src.toks[k]
-  name = src.tok_text(name_tok)
-  c = _Cursor(src, k + 1)
-  one_result = name in _ONE_RESULT
-  if any(src.tok_text(src.toks[j]) == ":" for j in range(first, k)):
-    raise c.error(f"'{name}' has one result; a result group '%x:N' is not allowed",
-                  src.toks[first])
-  if one_result and len(results) > 1:
-    raise c.error(f"'{name}' has one result, not {len(results)}", src.toks[first])
-  if one_result and not results:
-    raise c.error(f"'{name}' has one result: expected '%x = {name} ...'", name_tok)
-  if not one_result and results:
-    raise c.error(f"'{name}' has no results", src.toks[first])
+  return _PrettyParser(src, k, first, results).parse()
 
-  def piece(parse, *args) -> _Piece:
+
+class _PrettyParser:
+  """Recursive descent over one pretty ref op: `parse` reads the op,
+  `simple_op` the four ops without an indexer, `access_op` the five with
+  one (`offsets`, `clauses` and the types after ':')."""
+
+  def __init__(self, src: _Source, k: int, first: int, results: list[Tok]):
+    self.src = src
+    self.name_tok = src.toks[k]
+    self.name = name = src.tok_text(self.name_tok)
+    self.c = c = _Cursor(src, k + 1)
+    self.one_result = name in _ONE_RESULT
+    if any(src.tok_text(src.toks[j]) == ":" for j in range(first, k)):
+      raise c.error(f"'{name}' has one result; a result group '%x:N' is not allowed",
+                    src.toks[first])
+    if self.one_result and len(results) > 1:
+      raise c.error(f"'{name}' has one result, not {len(results)}", src.toks[first])
+    if self.one_result and not results:
+      raise c.error(f"'{name}' has one result: expected '%x = {name} ...'", self.name_tok)
+    if not self.one_result and results:
+      raise c.error(f"'{name}' has no results", src.toks[first])
+    self.head = _Piece(name, self.name_tok.start)
+    self.result_pieces = [_Piece(src.tok_text(r), r.start) for r in results]
+
+  def parse(self) -> tuple[_PrettyOp, int]:
+    return self.simple_op() if self.name not in ACCESS_OPS else self.access_op()
+
+  # -- pieces ---------------------------------------------------------------------
+
+  def piece(self, parse, *args) -> _Piece:
     """What `parse` (a cursor method) reads, with its position."""
-    at = c.peek().start
+    at = self.c.peek().start
     return _Piece(parse(*args), at)
 
-  def extras(inherent: tuple[str, ...]) -> list[list[_Piece]]:
+  def extras(self, inherent: tuple[str, ...]) -> list[list[_Piece]]:
+    """The trailing attribute dictionary (none of the `inherent` names)."""
+    c, src = self.c, self.src
     if not c.is_punct("{"):
       return []
     out = []
@@ -777,8 +797,8 @@ def _parse_pretty(src: _Source, k: int, first: int, results: list[Tok]
       if key in inherent:
         kw = _CLAUSES[key]
         form = "the offsets '%ref[...]'" if kw is None else f"'{kw} ...'"
-        raise c.error(f"'{key}' of '{name}' is written as {form} in the pretty form, "
-                      "not in the attribute dictionary", src.toks[n0])
+        raise c.error(f"'{key}' of '{self.name}' is written as {form} in the pretty "
+                      "form, not in the attribute dictionary", src.toks[n0])
       attr = [_Piece(src.span_text(n0, n1), src.toks[n0].start)]
       if value is not None:
         v0 = src.toks[value[0]].start
@@ -786,59 +806,99 @@ def _parse_pretty(src: _Source, k: int, first: int, results: list[Tok]
       out.append(attr)
     return out
 
-  def colon() -> None:
-    c.expect(":", f"and the types of '{name}'")
+  def colon(self) -> None:
+    self.c.expect(":", f"and the types of '{self.name}'")
 
-  def ref_type() -> _Piece:
-    return piece(c.type_, f"the ref type of '{name}' (e.g. !ref.ref<tensor<4xf32>>)")
+  def ref_type(self) -> _Piece:
+    return self.piece(self.c.type_,
+                      f"the ref type of '{self.name}' (e.g. !ref.ref<tensor<4xf32>>)")
 
-  def derived(t: _Piece) -> _Piece:
+  def derived(self, t: _Piece) -> _Piece:
+    """The tensor type inside a `!ref.ref<T>` piece."""
     body = _ref_body(t.text)
     if body is None:
-      line, col = src.line_col(t.src)
-      raise AsmSyntaxError(src.filename, line, col, f"expected a '!ref.ref<T>' type for "
-                           f"'{name}', found '{t.text}'")
+      line, col = self.src.line_col(t.src)
+      raise AsmSyntaxError(self.src.filename, line, col, "expected a '!ref.ref<T>' "
+                           f"type for '{self.name}', found '{t.text}'")
     return _Piece(body, t.src + len("!ref.ref<"))
 
-  def finish(op: _PrettyOp) -> tuple[_PrettyOp, int]:
+  def finish(self, operands, ots, rts, attrs) -> tuple[_PrettyOp, int]:
+    c = self.c
+    op = _PrettyOp(self.head, self.result_pieces, operands, ots, rts, attrs, None)
     if not op.result_types and c.is_punct("->"):
-      raise c.error(f"'{name}' has no results: no '->' type")
+      raise c.error(f"'{self.name}' has no results: no '->' type")
     loc = c.location()
     if loc is not None:
-      op.loc = _Piece(src.span_text(*loc), src.toks[loc[0]].start)
+      op.loc = _Piece(self.src.span_text(*loc), self.src.toks[loc[0]].start)
     return op, c.i
 
-  head = _Piece(name, name_tok.start)
-  result_pieces = [_Piece(src.tok_text(r), r.start) for r in results]
-  if name not in ACCESS_OPS:
-    operands = [] if name == "ref.empty" else [piece(c.ssa_use, f"the operand of '{name}'")]
-    attrs = extras(())
-    colon()
-    rt = ref_type()
+  # -- the ops ----------------------------------------------------------------------
+
+  def simple_op(self) -> tuple[_PrettyOp, int]:
+    """`ref.new`, `ref.empty`, `ref.freeze`, `ref.free`."""
+    name, c = self.name, self.c
+    operands = ([] if name == "ref.empty"
+                else [self.piece(c.ssa_use, f"the operand of '{name}'")])
+    attrs = self.extras(())
+    self.colon()
+    rt = self.ref_type()
     if name == "ref.new":
-      ots, rts = [derived(rt)], [rt]
+      ots, rts = [self.derived(rt)], [rt]
     elif name == "ref.empty":
       ots, rts = [], [rt]
     elif name == "ref.freeze":
-      ots, rts = [rt], [derived(rt)]
+      ots, rts = [rt], [self.derived(rt)]
     else:
       ots, rts = [rt], []
-    return finish(_PrettyOp(head, result_pieces, operands, ots, rts, attrs, None))
+    return self.finish(operands, ots, rts, attrs)
 
-  ref = piece(c.ssa_use, f"the ref operand of '{name}'")
-  inherent: list[list[_Piece]] = []
-  dyn: list[tuple[_Piece, _Piece]] = []
-  indices: tuple[_Piece, _Piece] | None = None
-  if c.is_punct("["):
+  def access_op(self) -> tuple[_PrettyOp, int]:
+    """`ref.get/set/swap/addupdate/view`: the ref, its offsets, the indexer
+    clauses, the value operand, the attributes, then the types."""
+    name, c = self.name, self.c
+    ref = self.piece(c.ssa_use, f"the ref operand of '{name}'")
+    inherent: list[list[_Piece]] = []
+    dyn: list[tuple[_Piece, _Piece]] = []
+    if c.is_punct("["):
+      inherent.append([self.offsets(dyn)])
+    clauses, indices = self.clauses()
+    inherent += clauses
+    value = None
+    if name in _WRITE_OPS:
+      c.expect(",", f"and the value operand of '{name}'")
+      value = self.piece(c.ssa_use, f"the value operand of '{name}'")
+    attrs = inherent + self.extras(tuple(_CLAUSES))
+    self.colon()
+    rt = self.ref_type()
+    operands, ots = [ref], [rt]
+    if value is not None:
+      c.expect(",", f"and the type of the value written by '{name}'")
+      operands.append(value)
+      ots.append(self.piece(c.type_, f"the type of the value written by '{name}'"))
+    rts = []
+    if self.one_result:
+      c.expect("->", f"and the result type of '{name}'")
+      rts.append(self.piece(c.type_, f"the result type of '{name}'"))
+    operands += [v for v, _ in dyn]
+    ots += [t for _, t in dyn]
+    if indices is not None:
+      operands.append(indices[0])
+      ots.append(indices[1])
+    return self.finish(operands, ots, rts, attrs)
+
+  def offsets(self, dyn: list[tuple[_Piece, _Piece]]) -> _Piece:
+    """`[%i, 0, %j: tensor<i64>]`: `static_offsets`, each SSA value (with
+    its type, default i32) appended to `dyn`."""
+    c = self.c
     at = c.advance().start
     offsets = []
     if not c.accept("]"):
       while True:
         if c.peek().kind == "ssa":
-          v = piece(c.ssa_use, "an offset")
+          v = self.piece(c.ssa_use, "an offset")
           t = _Piece(DEFAULT_OFFSET_TYPE, v.src, False)
           if c.accept(":"):
-            t = piece(c.type_, "the type of a dynamic offset")
+            t = self.piece(c.type_, "the type of a dynamic offset")
           dyn.append((v, t))
           offsets.append(DYNAMIC)
         else:
@@ -851,82 +911,71 @@ def _parse_pretty(src: _Source, k: int, first: int, results: list[Tok]
         if c.accept("]"):
           break
         c.expect(",", "or ']' in the offsets")
-    inherent.append([_Piece(f"static_offsets = array<i64{_array_body(offsets)}>", at,
-                            False)])
-  seen: dict[str, Tok] = {}
-  while c.peek().kind == "ident" and c.text() in _KEYWORD_ATTR:
-    tok = c.advance()
-    kw = src.tok_text(tok)
-    if kw in seen:
-      line, col = src.line_col(seen[kw].start)
-      raise c.error(f"duplicate '{kw}' clause in '{name}' (the first is at "
-                    f"{line}:{col})", tok)
-    seen[kw] = tok
-    attr = _KEYWORD_ATTR[kw]
-    if kw == "mode":
-      t = c.peek()
-      if t.kind == "string":
-        mode = src.tok_text(t)
-      elif t.kind == "ident":
-        mode = '"' + src.tok_text(t) + '"'
-      else:
-        raise c.error(f"expected a mode ('window' or 'elementwise') after 'mode', "
-                      f"found {c.found()}")
-      c.advance()
-      inherent.append([_Piece(f"mode = {mode}", t.start, False)])
-      continue
-    c.expect("[", f"to start the list of '{kw}'")
-    values = []
-    if not c.accept("]"):
-      while True:
-        values.append(c.integer(f"'{kw}'"))
-        if c.accept("]"):
-          break
-        c.expect(",", f"or ']' in the list of '{kw}'")
-    inherent.append([_Piece(f"{attr} = array<i64{_array_body(values)}>", tok.start, False)])
-    if kw == "indexed":
-      if values:
-        if not c.is_keyword("by"):
-          raise c.error(f"expected 'by (%indices: type)' after 'indexed {_ints(values)}', "
-                        f"found {c.found()}")
-        c.advance()
-        c.expect("(", "after 'by': the indices are written 'by (%indices: type)'")
-        v = piece(c.ssa_use, "the indices operand")
-        c.expect(":", "and the type of the indices operand")
-        indices = (v, piece(c.type_, "the type of the indices operand"))
-        c.expect(")", "after the type of the indices operand")
-      elif c.is_keyword("by"):
+    return _Piece(f"static_offsets = array<i64{_array_body(offsets)}>", at, False)
+
+  def clauses(self) -> tuple[list[list[_Piece]], tuple[_Piece, _Piece] | None]:
+    """`sizes [...]`, `strides [...]`, `squeezed [...]`, `indexed [...] by
+    (%idx: T)`, `mode m`, each at most once, in any order; the attributes
+    they stand for and the indices operand."""
+    c, src, name = self.c, self.src, self.name
+    out: list[list[_Piece]] = []
+    indices = None
+    seen: dict[str, Tok] = {}
+    while c.peek().kind == "ident" and c.text() in _KEYWORD_ATTR:
+      tok = c.advance()
+      kw = src.tok_text(tok)
+      if kw in seen:
+        line, col = src.line_col(seen[kw].start)
+        raise c.error(f"duplicate '{kw}' clause in '{name}' (the first is at "
+                      f"{line}:{col})", tok)
+      seen[kw] = tok
+      if kw == "mode":
+        out.append([self.mode()])
+        continue
+      c.expect("[", f"to start the list of '{kw}'")
+      values = c.items_until("]", lambda kw=kw: c.integer(f"'{kw}'"),
+                             f"or ']' in the list of '{kw}'")
+      out.append([_Piece(f"{_KEYWORD_ATTR[kw]} = array<i64{_array_body(values)}>",
+                         tok.start, False)])
+      if kw == "indexed":
+        indices = self.indices(values)
+    if c.is_keyword("by"):
+      raise c.error("'by (%indices: type)' must follow 'indexed [...]'")
+    if c.peek().kind == "ident" and c.text() != "loc":
+      raise c.error(f"expected one of 'sizes', 'strides', 'squeezed', 'indexed', 'mode', "
+                    f"',', '{{' or ':' in '{name}', found {c.found()}")
+    return out, indices
+
+  def mode(self) -> _Piece:
+    c, src = self.c, self.src
+    t = c.peek()
+    if t.kind == "string":
+      mode = src.tok_text(t)
+    elif t.kind == "ident":
+      mode = '"' + src.tok_text(t) + '"'
+    else:
+      raise c.error(f"expected a mode ('window' or 'elementwise') after 'mode', "
+                    f"found {c.found()}")
+    c.advance()
+    return _Piece(f"mode = {mode}", t.start, False)
+
+  def indices(self, indexed: list[int]) -> tuple[_Piece, _Piece] | None:
+    """`by (%indices: type)` after a non-empty `indexed [...]`."""
+    c = self.c
+    if not indexed:
+      if c.is_keyword("by"):
         raise c.error("an empty 'indexed []' takes no indices operand")
-  if c.is_keyword("by"):
-    raise c.error("'by (%indices: type)' must follow 'indexed [...]'")
-  if c.peek().kind == "ident" and c.text() != "loc":
-    raise c.error(f"expected one of 'sizes', 'strides', 'squeezed', 'indexed', 'mode', "
-                  f"',', '{{' or ':' in '{name}', found {c.found()}")
-  value = None
-  if name in _WRITE_OPS:
-    c.expect(",", f"and the value operand of '{name}'")
-    value = piece(c.ssa_use, f"the value operand of '{name}'")
-  attrs = inherent + extras(tuple(_CLAUSES))
-  colon()
-  rt = ref_type()
-  value_t = None
-  if value is not None:
-    c.expect(",", f"and the type of the value written by '{name}'")
-    value_t = piece(c.type_, f"the type of the value written by '{name}'")
-  rts = []
-  if one_result:
-    c.expect("->", f"and the result type of '{name}'")
-    rts.append(piece(c.type_, f"the result type of '{name}'"))
-  operands, ots = [ref], [rt]
-  if value is not None:
-    operands.append(value)
-    ots.append(value_t)
-  operands += [v for v, _ in dyn]
-  ots += [t for _, t in dyn]
-  if indices is not None:
-    operands.append(indices[0])
-    ots.append(indices[1])
-  return finish(_PrettyOp(head, result_pieces, operands, ots, rts, attrs, None))
+      return None
+    if not c.is_keyword("by"):
+      raise c.error(f"expected 'by (%indices: type)' after 'indexed {_ints(indexed)}', "
+                    f"found {c.found()}")
+    c.advance()
+    c.expect("(", "after 'by': the indices are written 'by (%indices: type)'")
+    v = self.piece(c.ssa_use, "the indices operand")
+    c.expect(":", "and the type of the indices operand")
+    t = self.piece(c.type_, "the type of the indices operand")
+    c.expect(")", "after the type of the indices operand")
+    return v, t
 
 
 def _array_body(values: list[int]) -> str:
