@@ -470,7 +470,9 @@ class JitFunction:
     if keyed is None:
       return self._stage_into_trace(args, kwargs)
     key, leaves, unique_of = keyed
-    unique = self._unique(leaves, unique_of)
+    # No ref passed twice (the alias pattern, key[3], is empty): every leaf
+    # is its own unique argument.
+    unique = leaves if not key[3] else self._unique(leaves, unique_of)
     entries = self._cache.get(key)
     if entries is not None:
       for exe in entries:
