@@ -583,27 +583,7 @@ def _plan(acc: RootAccess, for_write: bool) -> _GatherPlan:
       col = column(d.k)
       if d.wrap:
         col = wrap_negative(col, d.bound)
-      if direct_idx is not None:
-        c = col
-      else:
-        col_shape = list(ir.RankedTensorType(col.type).shape)
-        cl = clamp_to(col, d.bound - 1)
-        c = cl
-        if d.mult != 1:
-          c = stablehlo.MulOp(c, int_const(d.mult, i32(), col_shape)).result
-        if d.base != 0:
-          base = stablehlo.BroadcastInDimOp(
-              ir.RankedTensorType.get(col_shape, i32()), offset_value(d.base, i32()),
-              []).result
-          c = stablehlo.AddOp(c, base).result
-        if for_write:
-          ct = elt_of(col)
-          ok = compare(col, int_const(0, ct, col_shape), "GE")
-          if d.bound <= _max_of(ct):  # else every value of the type is below it
-            hi_ok = compare(col, int_const(d.bound, ct, col_shape), "LT")
-            ok = stablehlo.AndOp(ok, hi_ok).result
-          oob = int_const(shape[r], i32(), col_shape)
-          c = stablehlo.SelectOp(ok, c, oob).result
+      c = col if direct_idx is not None else _indexed_root_index(col, d, for_write, shape[r])
       if n != nb:
         dims = list(range(nb)) + [n]
         c = stablehlo.BroadcastInDimOp(comp_t, c, dims).result
@@ -634,6 +614,30 @@ def _plan(acc: RootAccess, for_write: bool) -> _GatherPlan:
   collapsed = [r for r in range(len(shape)) if r not in windowed]
   slice_sizes = [acc.dims[r].size if r in windowed else 1 for r in range(len(shape))]
   return _GatherPlan(indices, offset_dims, collapsed, index_map, n, slice_sizes)
+
+
+def _indexed_root_index(col: ir.Value, d: Indexed, for_write: bool,
+                        root_size: int) -> ir.Value:
+  """The i32 root index of an indexed dim from its column of the indices
+  (`base + mult * clamp(col)`); for a write, an index outside `[0, bound)`
+  becomes `root_size`, out of bounds, so that the scatter drops it."""
+  col_shape = list(ir.RankedTensorType(col.type).shape)
+  c = clamp_to(col, d.bound - 1)
+  if d.mult != 1:
+    c = stablehlo.MulOp(c, int_const(d.mult, i32(), col_shape)).result
+  if d.base != 0:
+    base = stablehlo.BroadcastInDimOp(
+        ir.RankedTensorType.get(col_shape, i32()), offset_value(d.base, i32()),
+        []).result
+    c = stablehlo.AddOp(c, base).result
+  if for_write:
+    ct = elt_of(col)
+    ok = compare(col, int_const(0, ct, col_shape), "GE")
+    if d.bound <= _max_of(ct):  # else every value of the type is below it
+      hi_ok = compare(col, int_const(d.bound, ct, col_shape), "LT")
+      ok = stablehlo.AndOp(ok, hi_ok).result
+    c = stablehlo.SelectOp(ok, c, int_const(root_size, i32(), col_shape)).result
+  return c
 
 
 def _checked_component(d: Checked, for_write: bool, root_size: int,
