@@ -38,6 +38,10 @@ rewrites two patterns without changing what the program computes:
   update's elementwise computation over the whole buffer: GSPMD partitions
   it without collectives, where the update all-gathers the buffer
   (`_masked_updates.py`).
+- **A scatter into a gathered (or sliced) local copy** (a strided view
+  indexed again, written through a local copy and scattered back) gets an
+  `optimization_barrier` on that copy: XLA folds the gather into the scatter
+  and loses which elements the inner scatter drops.
 - **A view's window passed to a callee that writes it** (`dynamic_slice` ->
   call -> `dynamic_update_slice` back into the same buffer) goes through a
   `stablehlo.optimization_barrier`: XLA (jax 0.10.2, also under plain
@@ -141,6 +145,8 @@ func.func @f(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
         for op in ops:
           if op.name == "func.call":
             self.stat("barriers-inserted").add(_barrier_windows(op))
+          elif op.name == "stablehlo.scatter":
+            self.stat("barriers-inserted").add(_barrier_gathered_operand(op))
           elif op.name in _SLICING:
             self.stat("starts-clamped").add(_clamp_starts(op))
         # Inner branch ops first: reversed pre-order puts children before
@@ -169,6 +175,27 @@ def _strip_reshape(v: ir.Value) -> ir.Value:
   while not isinstance(v.owner, ir.Block) and v.owner.operation.name == "stablehlo.reshape":
     v = v.owner.operation.operands[0]
   return v
+
+
+def _barrier_gathered_operand(scatter: ir.Operation) -> int:
+  """Puts an optimization_barrier on a scatter's operand that is itself
+  gathered or sliced out of another buffer (the local copy a strided view
+  indexed again is written through, `emit._split_transforms`): XLA:CPU's
+  algebraic simplifier (jax 0.10.2) folds the gather into the scatter and
+  loses which of the inner scatter's elements are out of range (JAX seed
+  821889: a write through `r.at[2:4, ds(k, 1, 2)][ds(4, 1, 2), -1::3]` was
+  dropped; canary `test_xla_scatter_into_gathered_fold`). The barrier is on
+  the local copy, so it costs no copy of the buffer. Returns 1 if one was
+  put."""
+  v = scatter.operands[0]
+  if isinstance(v.owner, ir.Block) or v.owner.operation.name not in (
+      "stablehlo.gather", "stablehlo.dynamic_slice", "stablehlo.slice"):
+    return 0
+  with ir.InsertionPoint(scatter), scatter.location:
+    b = ir.Operation.create("stablehlo.optimization_barrier",
+                            results=[v.type], operands=[v]).result
+  scatter.operands[0] = b
+  return 1
 
 
 def _barrier_windows(call: ir.Operation) -> int:

@@ -484,3 +484,23 @@ func.func @column_sharded_row_update(%b: tensor<16x4xf32> {mhlo.sharding = "{dev
   %r = stablehlo.dynamic_update_slice %b, %v, %c2, %c0 : (tensor<16x4xf32>, tensor<1x4xf32>, tensor<i32>, tensor<i32>) -> tensor<16x4xf32>
   return %r : tensor<16x4xf32>
 }
+
+// -----
+
+// A scatter into a gathered local copy (a strided view indexed again and
+// written) gets an optimization_barrier on the copy: XLA folds the gather
+// into the scatter and loses which of its elements are out of range.
+
+// CHECK-LABEL: func.func @scatter_into_gathered
+// CHECK: %[[G:.*]] = "stablehlo.gather"
+// CHECK: %[[B:.*]] = stablehlo.optimization_barrier %[[G]]
+// CHECK: "stablehlo.scatter"(%[[B]],
+func.func @scatter_into_gathered(%x: tensor<4x4xf32>, %j: tensor<1x1xi32>, %v: tensor<1xf32>) -> tensor<2xf32> {
+  %i = stablehlo.constant dense<[[2, 3], [3, 3]]> : tensor<2x2xi32>
+  %g = "stablehlo.gather"(%x, %i) <{dimension_numbers = #stablehlo.gather<collapsed_slice_dims = [0, 1], start_index_map = [0, 1], index_vector_dim = 1>, indices_are_sorted = false, slice_sizes = array<i64: 1, 1>}> : (tensor<4x4xf32>, tensor<2x2xi32>) -> tensor<2xf32>
+  %s = "stablehlo.scatter"(%g, %j, %v) <{indices_are_sorted = false, scatter_dimension_numbers = #stablehlo.scatter<inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>, unique_indices = false}> ({
+  ^bb0(%a: tensor<f32>, %b: tensor<f32>):
+    stablehlo.return %b : tensor<f32>
+  }) : (tensor<2xf32>, tensor<1x1xi32>, tensor<1xf32>) -> tensor<2xf32>
+  return %s : tensor<2xf32>
+}

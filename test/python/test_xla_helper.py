@@ -5,6 +5,7 @@ option table, clear errors, and reading copies out of the optimized HLO."""
 from __future__ import annotations
 
 import subprocess
+import pathlib
 import sys
 
 import jax
@@ -389,3 +390,44 @@ def test_xla_nested_dynamic_slice_fold(form):
       np.testing.assert_array_equal(want, right)
       np.testing.assert_array_equal(np.asarray(bad.execute(*args)[0]), miscompiled)
       np.testing.assert_array_equal(np.asarray(good.execute(*args)[0]), right)
+
+
+def test_xla_scatter_into_gathered_fold():
+  """Canary: XLA:CPU's algebraic simplifier folds a scatter into a gathered
+  local copy (`scatter(gather(x, I), J, v)`, then scattered back into `x`)
+  and loses which of the inner scatter's elements are in range (JAX seed
+  821889, a write through a strided view indexed again). refhlo's module
+  has an optimization_barrier on the gathered copy (ref-prepare-for-xla);
+  without it XLA's answer differs from the NumPy interpreter's and from
+  XLA's own without `algsimp`. When this fails, XLA is fixed: drop
+  `_barrier_gathered_operand`."""
+  if jax.default_backend() != "cpu":
+    pytest.skip("an XLA:CPU bug")
+  sys.path.insert(0, str(pathlib.Path(__file__).parent))
+  import jaxgen
+  import refhlo
+  from refhlo.compiler import irutil
+  from refhlo.compiler.interpreter import interpret
+  inst = jaxgen.generate(821889).instantiate()
+  lowered = refhlo.jit(inst.fn).lower(*inst.args)
+  exe = lowered.compile()._exe  # pylint: disable=protected-access
+  args = [np.asarray(x[...]) if isinstance(x, jax.Ref) else np.asarray(x)
+          for x in (inst.args[k] if kind == "arg" else exe.stage.consts[k]
+                    for kind, k in exe.arg_sources)]
+  with make_context():
+    m = ir.Module.parse(lowered.as_text("stablehlo"))
+    outs, _ = interpret(m.operation, "main", args)
+    want = np.asarray(outs[1])
+    good = [np.asarray(o) for o in xla.compile_module(m).execute(*args)]
+    barriers = [op for f in irutil.module_funcs(m.operation).values()
+                for op in irutil.walk_ops(f) if op.name == "stablehlo.optimization_barrier"
+                and any(u.owner.name == "stablehlo.scatter" for u in op.results[0].uses)]
+    assert barriers, "the barrier is gone: is the pass still needed?"
+    for b in barriers:
+      b.results[0].replace_all_uses_with(b.operands[0])
+      b.erase()
+    bad = [np.asarray(o) for o in xla.compile_module(m).execute(*args)]
+    plain = [np.asarray(o) for o in xla.compile_module(
+        m, options={"xla_disable_hlo_passes": "algsimp"}).execute(*args)]
+  assert float(good[1]) == float(want) == float(plain[1]) == 515.0
+  assert float(bad[1]) != 515.0  # the miscompile
