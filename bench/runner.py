@@ -171,39 +171,46 @@ def format_table(report: dict[str, Any]) -> str:
     lines.append("refhlo's compile, per stage (trace / emit / pipeline / xla / sum):")
     for r in stages:
       lines.append("  " + r[0].ljust(22) + "  ".join(c.rjust(10) for c in r[1:]))
-  sc = report.get("scaling")
-  if isinstance(sc, list):
-    lines.append("")
-    lines.append("pipeline scaling (ref-to-stablehlo, in-process, median of repeats):")
-    for r in sc:
-      lines.append(f"  {r['ops']:>6} ops: parse {r['parse_s'] * 1e3:8.1f} ms "
-                   f"({r.get('parse_us_per_op', 0.0):5.1f} us/op), "
-                   f"pipeline {r['pipeline_s'] * 1e3:9.1f} ms ({r['us_per_op']:6.1f} us/op)"
-                   f"  x{r.get('repeats', 1)}")
-    lines.append(f"  pipeline time per op, largest / smallest: {scaling_spread(sc):.2f}x")
-  elif isinstance(sc, dict) and "skipped" in sc:
-    lines.append("")
-    lines.append(f"pipeline scaling: skipped: {sc['skipped']}")
-  sh = report.get("sharded")
-  if isinstance(sh, dict) and "skipped" not in sh:
-    from bench import sharded
-    lines.append("")
-    lines.append("sharded programs, 8 simulated devices (bench/sharded.py):")
-    lines += ["  " + line for line in sharded.format_table(sh).splitlines()]
-  elif isinstance(sh, dict):
-    lines.append("")
-    lines.append(f"sharded programs: skipped: {sh['skipped']}")
-  ct = report.get("compile")
-  if isinstance(ct, list):
-    lines.append("")
-    lines.append("first compile, refhlo.jit vs jax.jit (lower().compile(), median of pairs):")
-    for r in ct:
-      lines.append(f"  {r['program']:<14} size {r['size']:>4}: refhlo {r['refhlo_s'] * 1e3:9.1f} ms, "
-                   f"jax.jit {r['jax_s'] * 1e3:9.1f} ms, ratio {r['ratio']:.3f}  x{r['pairs']}")
-  elif isinstance(ct, dict) and "skipped" in ct:
-    lines.append("")
-    lines.append(f"first compile: skipped: {ct['skipped']}")
+  lines += _section(report.get("scaling"), "pipeline scaling",
+                    "pipeline scaling (ref-to-stablehlo, in-process, median of repeats):",
+                    _scaling_lines)
+  lines += _section(report.get("sharded"), "sharded programs",
+                    "sharded programs, 8 simulated devices (bench/sharded.py):",
+                    _sharded_lines)
+  lines += _section(report.get("compile"), "first compile",
+                    "first compile, refhlo.jit vs jax.jit (lower().compile(), median of "
+                    "pairs):", _compile_lines)
   return "\n".join(lines)
+
+
+def _section(value: Any, name: str, header: str, render) -> list[str]:
+  """A report section after the main table: its header and lines
+  (`render(value)`), the reason it was skipped, or nothing when it was not
+  run."""
+  if value is None:
+    return []
+  if isinstance(value, dict) and "skipped" in value:
+    return ["", f"{name}: skipped: {value['skipped']}"]
+  return ["", header] + ["  " + line for line in render(value)]
+
+
+def _scaling_lines(rows: list[dict[str, Any]]) -> list[str]:
+  return [f"{r['ops']:>6} ops: parse {r['parse_s'] * 1e3:8.1f} ms "
+          f"({r.get('parse_us_per_op', 0.0):5.1f} us/op), "
+          f"pipeline {r['pipeline_s'] * 1e3:9.1f} ms ({r['us_per_op']:6.1f} us/op)"
+          f"  x{r.get('repeats', 1)}" for r in rows] + [
+              f"pipeline time per op, largest / smallest: {scaling_spread(rows):.2f}x"]
+
+
+def _sharded_lines(report: dict[str, Any]) -> list[str]:
+  from bench import sharded
+  return sharded.format_table(report).splitlines()
+
+
+def _compile_lines(rows: list[dict[str, Any]]) -> list[str]:
+  return [f"{r['program']:<14} size {r['size']:>4}: refhlo {r['refhlo_s'] * 1e3:9.1f} ms, "
+          f"jax.jit {r['jax_s'] * 1e3:9.1f} ms, ratio {r['ratio']:.3f}  x{r['pairs']}"
+          for r in rows]
 
 
 def scaling_spread(rows: list[dict[str, Any]]) -> float:
