@@ -51,9 +51,9 @@ class RefhloValueError(RefhloError, ValueError):
 
 
 class PlacementUnsupported(RefhloValueError):
-  """Arguments whose placement refhlo cannot compile (a safety net: every
-  placement of the test suites is compiled); `refhlo.jit` hands such calls
-  to `jax.jit` (with a `RefhloFallbackWarning`)."""
+  """Arguments whose placement refhlo cannot compile as jax.jit would (a
+  mesh of one device with Auto axes); `refhlo.jit` hands such calls to
+  `jax.jit` (with a `RefhloFallbackWarning`)."""
 
 
 class RefhloFallbackWarning(UserWarning):
@@ -380,24 +380,10 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
     # results' shardings are their types'): one SPMD program, as jax.jit
     # compiles it.
     return _spmd_placement(committed, const_committed)
+  # Every committed sharding is on one device now: they must agree.
   device = None
-  for x in list(leaves) + [c for c in consts if isinstance(c, jp.Ref)]:
-    if isinstance(x, jp.Ref):
-      sharding, what = jp.ref_buffer(x).sharding, "a ref"
-    elif isinstance(x, jax.Array) and x.committed:
-      sharding, what = x.sharding, "an array"
-    elif isinstance(x, jax.ShapeDtypeStruct) and x.sharding is not None:
-      sharding, what = x.sharding, "an abstract argument"  # lower() only
-    else:
-      continue
-    devices = sharding.device_set
-    if len(devices) != 1:
-      raise _error_at_call(
-          PlacementUnsupported,
-          f"refhlo.jit: {what} of shape {tuple(x.shape)} is placed on "
-          f"{len(devices)} devices ({sharding}) that refhlo.jit could not "
-          "place as one SPMD program; nothing was compiled or donated")
-    (d,) = devices
+  for sharding, _ in every:
+    (d,) = sharding.device_set
     if device is None:
       device = d
     elif d != device:

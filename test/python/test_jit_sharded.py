@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import textwrap
 
-_PROGRAM = textwrap.dedent("""
+_SETUP = textwrap.dedent("""
     import os
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
     import warnings
@@ -27,6 +27,16 @@ _PROGRAM = textwrap.dedent("""
     mesh2d = Mesh(np.array(devs).reshape(4, 2), ("a", "b"),
                   axis_types=(AxisType.Auto,) * 2)
 
+    def pointers(ref):
+      \"\"\"The device buffers of every local shard of a ref.\"\"\"
+      return sorted(s.data.unsafe_buffer_pointer()
+                    for s in ref._refs._buf.addressable_shards)
+""")
+"""What the 8-device programs below share: XLA's device count (set before
+jax is imported), the meshes, and the shard buffer pointers of a ref."""
+
+
+_PROGRAM = _SETUP + textwrap.dedent("""
     def whole(r, i, v):
       r[...] = r[...] * 2.0 + i
       return r[...].sum(), v * 2
@@ -40,10 +50,6 @@ _PROGRAM = textwrap.dedent("""
       r[2:3] = v[None] + i
       r[...] = r[...] + 1.0
       return r[...].sum(), r[3]
-
-    def pointers(ref):
-      return sorted(s.data.unsafe_buffer_pointer()
-                    for s in ref._refs._buf.addressable_shards)
 
     # (64, 16) refs: a shard (512 B on 8 devices) is larger than any result.
     shape = (64, 16)
@@ -157,24 +163,10 @@ def test_sharded_refs_match_jax_and_stay_in_place(run_program_ok):
   run_program_ok(_PROGRAM)
 
 
-_SHARDINGS_PROGRAM = textwrap.dedent("""
-    import os
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
-    import warnings
-    import jax, jax.numpy as jnp, numpy as np, refhlo
-    from jax.sharding import NamedSharding, PartitionSpec as P, Mesh, AxisType
-
-    devs = jax.devices()
-    auto = Mesh(np.array(devs), ("x",), axis_types=(AxisType.Auto,))
-    explicit = jax.make_mesh((8,), ("x",))
-
+_SHARDINGS_PROGRAM = _SETUP + textwrap.dedent("""
     def f(r, a):
       r[...] += a
       return a * 2, r[...][:, 0], (a.sum(),)
-
-    def pointers(ref):
-      return sorted(s.data.unsafe_buffer_pointer()
-                    for s in ref._refs._buf.addressable_shards)
 
     # in_shardings / out_shardings at the top level, as jax.jit takes them:
     # the same values, shardings (equivalent) and types as jax.jit's, the
@@ -331,21 +323,7 @@ def test_shardy_sharded_ref_argument_compiles_in_place(run_program_ok):
   run_program_ok(_SDY_PROGRAM)
 
 
-_SHARD_MAP_PROGRAM = textwrap.dedent("""
-    import os
-    os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
-    import warnings
-    import jax, jax.numpy as jnp, numpy as np, refhlo
-    from jax.sharding import NamedSharding, PartitionSpec as P, Mesh, AxisType
-
-    devs = jax.devices()
-    explicit = jax.make_mesh((8,), ("x",))
-    auto = Mesh(np.array(devs), ("x",), axis_types=(AxisType.Auto,))
-    mesh2d = Mesh(np.array(devs).reshape(4, 2), ("a", "b"), axis_types=(AxisType.Auto,) * 2)
-
-    def pointers(ref):
-      return sorted(s.data.unsafe_buffer_pointer() for s in ref._refs._buf.addressable_shards)
-
+_SHARD_MAP_PROGRAM = _SETUP + textwrap.dedent("""
     def per_shard(mesh, axis):
       def f(r, v):
         def body(rl, vl):
