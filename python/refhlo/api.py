@@ -411,22 +411,21 @@ class JitFunction:
       raise RefhloValueError(f"{_where(self._fun)}error: in_shardings does not "
                              f"match the positional arguments: {e}") from None
     leaves, tree = jax.tree_util.tree_flatten(dyn_args, is_leaf=lambda x: x is None)
-    try:
-      params = list(inspect.signature(self._fun).parameters)
-    except (TypeError, ValueError):
-      params = []
-    names = []
-    for i, path_leaves in zip(dyn, (jax.tree_util.tree_flatten_with_path(
-        a, is_leaf=lambda x: x is None)[0] for a in dyn_args)):
-      base = params[i] if i < len(params) else f"args[{i}]"
-      names += [f"argument {base}{jax.tree_util.keystr(p)}" for p, _ in path_leaves]
-    placed = [self._place_one(x, s, name) for x, s, name in zip(leaves, flat, names)]
+
+    def name(k: int) -> str:
+      """Leaf k's name for an error (computed only then: the per-call path)."""
+      names = runtime.arg_names(self._fun, args, {}, self._static_argnums, ())
+      j = sum(1 for x in leaves[:k] if x is not None)  # arg_names skips Nones
+      return f"argument {names[j]}" if j < len(names) else f"argument {k}"
+
+    placed = [self._place_one(x, s, lambda k=k: name(k))
+              for k, (x, s) in enumerate(zip(leaves, flat))]
     out = list(args)
     for i, x in zip(dyn, jax.tree_util.tree_unflatten(tree, placed)):
       out[i] = x
     return tuple(out)
 
-  def _place_one(self, x: Any, s: Any, name: str) -> Any:
+  def _place_one(self, x: Any, s: Any, name: Callable[[], str]) -> Any:
     if s is None or x is None:
       return x
     try:
@@ -448,11 +447,11 @@ class JitFunction:
         return jax.device_put(x, s)
       except (ValueError, TypeError) as e:
         raise RefhloValueError(
-            f"{_where(self._fun)}error: in_shardings gives {name} the sharding "
+            f"{_where(self._fun)}error: in_shardings gives {name()} the sharding "
             f"{s}, which it cannot have: {str(e).splitlines()[0]}") from None
     if not have.is_equivalent_to(s, len(x.shape)):
       raise RefhloValueError(
-          f"{_where(self._fun)}error: in_shardings gives {name} the sharding {s}, "
+          f"{_where(self._fun)}error: in_shardings gives {name()} the sharding {s}, "
           f"but it has {have} (jax.jit raises the same error; a ref is updated "
           "where it is, so it is never moved); nothing was compiled or donated")
     return x

@@ -520,7 +520,7 @@ def overflow_error(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
                    e: ArgumentOverflow) -> RefhloOverflowError:
   """The error for an argument too large for its JAX type, naming it as
   jax.jit does (`argument path is n`, `p['n']`)."""
-  names = _arg_names(fun, args, kwargs, static_argnums, static_argnames)
+  names = arg_names(fun, args, kwargs, static_argnums, static_argnames)
   name = names[e.index] if e.index < len(names) else f"leaf {e.index}"
   return _error_at_call(
       RefhloOverflowError,
@@ -546,7 +546,7 @@ def _fun_where(fun: Callable) -> tuple[str, int, int] | None:
   return code.co_filename, code.co_firstlineno, 0
 
 
-def _arg_names(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
+def arg_names(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
                static_argnums: tuple[int, ...], static_argnames: tuple[str, ...]
                ) -> list[str]:
   """A readable name for every dynamic leaf: `x`, `params['w']`, ..."""
@@ -584,7 +584,7 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   unique = [None] * nuniq
   for x, u in zip(leaves, unique_of):
     unique[u] = x
-  names = _arg_names(fun, args, kwargs, static_argnums, static_argnames)
+  names = arg_names(fun, args, kwargs, static_argnums, static_argnames)
   n = len(args)
   nums = {i if i >= 0 else i + n for i in static_argnums}
   out_store: dict[str, Any] = {}
@@ -630,12 +630,12 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   sources = _const_sources(consts, unique)
   emitted = _emit(closed, sources, fun)
   weak = tuple(k for k, w in enumerate(jp.jit_out_weak_types(closed)) if w)
-  arg_names = tuple(uniq_names[u] or f"argument {u}" for u in range(nuniq))
+  unique_names = tuple(uniq_names[u] or f"argument {u}" for u in range(nuniq))
   const_names = tuple(_closed_over_name(fun, c) if isinstance(c, jp.Ref)
                       else None for c in consts)
   t_done = time.perf_counter()
   return Stage(emitted, out_store["tree"], consts, _fun_name(fun),
-               tuple(sources), _fun_where(fun), weak, arg_names, const_names,
+               tuple(sources), _fun_where(fun), weak, unique_names, const_names,
                closed, {"trace_s": t_emit - t_trace, "emit_s": t_done - t_emit})
 
 
