@@ -35,6 +35,8 @@ class Setup:
   # Pass `args` as they are (Python floats, NumPy scalars: the dispatch
   # variants), instead of as jax.Arrays.
   keep_arg_types: bool = False
+  # Static arguments (hashable), passed after `args` with `static_argnums`.
+  static: Sequence[Any] = ()
 
   @property
   def ref_bytes(self) -> int:
@@ -133,6 +135,11 @@ class Runner:
     raise NotImplementedError
 
 
+def _static_argnums(setup: Setup) -> tuple[int, ...]:
+  first = len(setup.refs) + len(setup.args)
+  return tuple(range(first, first + len(setup.static)))
+
+
 def _args(setup: Setup) -> list[Any]:
   import jax.numpy as jnp
   if setup.keep_arg_types:
@@ -148,23 +155,24 @@ class RefRunner(Runner):
     import jax.numpy as jnp
     self._jit, self._setup = jit, setup
     self.refs = [jax.new_ref(jnp.asarray(r)) for r in setup.refs]
-    self.args = _args(setup)
-    self.fn = jit(setup.ref_fn)
+    self.args = _args(setup) + list(setup.static)
+    self.fn = jit(setup.ref_fn, static_argnums=_static_argnums(setup))
     self.out: Any = None
 
   def run(self) -> None:
     import jax
     self.out = self.fn(*self.refs, *self.args)
-    jax.block_until_ready(self.out)
-    for r in self.refs:
-      jax.block_until_ready(_ref_buffer(r))
+    # One wait on the outputs and the refs' buffers, as (b) waits once on
+    # its state and outputs.
+    jax.block_until_ready((self.out, [_ref_buffer(r) for r in self.refs]))
 
   def result(self) -> list[np.ndarray]:
     return [np.asarray(r[...]) for r in self.refs] + _flat(self.out)
 
   def compile_stats(self) -> CompileStats:
     t0 = time.perf_counter()
-    compiled = self._jit(self._setup.ref_fn).lower(*self.refs, *self.args).compile()
+    compiled = self._jit(self._setup.ref_fn, static_argnums=_static_argnums(
+        self._setup)).lower(*self.refs, *self.args).compile()
     return _stats_of(compiled, time.perf_counter() - t0, self._setup.ref_bytes)
 
 
@@ -177,9 +185,11 @@ class FunctionalRunner(Runner):
     self._setup = setup
     self.n = len(setup.refs)
     self.state = [jnp.asarray(r) for r in setup.refs]
-    self.args = _args(setup)
+    self.args = _args(setup) + list(setup.static)
     self._donate = tuple(range(self.n))
-    self.fn = jax.jit(setup.functional_fn, donate_argnums=self._donate)
+    self._static = _static_argnums(setup)
+    self.fn = jax.jit(setup.functional_fn, donate_argnums=self._donate,
+                      static_argnums=self._static)
     self.out: Any = None
 
   def run(self) -> None:
@@ -194,7 +204,8 @@ class FunctionalRunner(Runner):
   def compile_stats(self) -> CompileStats:
     import jax
     t0 = time.perf_counter()
-    lowered = jax.jit(self._setup.functional_fn, donate_argnums=self._donate).lower(
+    lowered = jax.jit(self._setup.functional_fn, donate_argnums=self._donate,
+                      static_argnums=self._static).lower(
         *self.state, *self.args)
     compiled = lowered.compile()
     return _stats_of(compiled, time.perf_counter() - t0, self._setup.ref_bytes)

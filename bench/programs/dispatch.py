@@ -1,7 +1,7 @@
 """Dispatch overhead: tiny functions, so that the time per call is the cost
 of getting into and out of the executable (issue 13's variants: no argument
-but the ref, a Python float, a NumPy scalar, a jnp scalar, 10 refs and 10
-arrays)."""
+but the ref, a Python float, a NumPy scalar, a jnp scalar, a Python float
+and a static argument, 10 refs and 10 arrays)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,20 @@ def ref_fn_scalar(x_ref, s):
 
 def functional_fn_scalar(x, s):
   return (x + s,), ()
+
+
+def ref_fn_static(x_ref, s, k):
+  x_ref[...] += s * k
+
+
+def functional_fn_static(x, s, k):
+  return (x + s * k,), ()
+
+
+def make_static(small: bool) -> Setup:
+  return Setup([np.zeros(4, np.float32)], [1.0], ref_fn_static,
+               functional_fn_static, rounds=5 if small else 200,
+               keep_arg_types=True, static=(2,))
 
 
 def ref_fn_many(*refs_and_arrays):
@@ -63,6 +77,8 @@ PROGRAMS = (
             _scalar(np.float32(1.0), True)),
     Program("dispatch_jnp_scalar", "dispatch: one ref and a jnp scalar",
             _scalar(np.float32(1.0), False)),
+    Program("dispatch_static", "dispatch: one ref, a Python float, a static int",
+            make_static),
     Program("dispatch_10_refs", "dispatch: 10 refs and 10 arrays", make_many),
 )
 PROGRAM = PROGRAMS[0]

@@ -321,6 +321,9 @@ class JitFunction:
     # passed as arguments in some calls and not in others.
     self._cache: dict[Any, list[runtime.Executable]] = {}
     self._staged: Callable | None = None
+    # The last call's executable specialised to its signature
+    # (`runtime.fast_path`): tried first on every call.
+    self._fast: Callable | None = None
     self._jax_fallback: set[Any] = set()  # keys run by jax.jit (_unsupported)
     # Name, docstring and `__wrapped__`, but not the wrapped object's
     # `__dict__` (for `refhlo.jit(refhlo.jit(f))` that would copy the inner
@@ -462,6 +465,16 @@ class JitFunction:
     types, shapes, shardings and static values (and cached), refs updated
     in place. Under an enclosing trace (`jax.jit`, `grad`, `vmap`, another
     `refhlo.jit`) it is staged into that trace instead, as `jax.jit` is."""
+    fast = self._fast
+    if fast is not None:
+      # The last call's executable, if this call has its signature.
+      out = fast(args, kwargs)
+      if out is not runtime.MISS:
+        return out
+    return self._call(args, kwargs)
+
+  def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The general path: key, cache, compile, run."""
     if self._options.in_shardings is not None and not _jax_private.under_trace(
         jax.tree_util.tree_leaves((args, kwargs))):
       args = self._place_inputs(args)
@@ -476,6 +489,7 @@ class JitFunction:
     if entries is not None:
       for exe in entries:
         if not exe.const_refs or runtime.const_aliasing_matches(exe, unique):
+          self._install_fast(exe, key)
           return runtime.execute(exe, unique)
     if key in self._jax_fallback:
       return self._as_jax_jit()(*args, **kwargs)
@@ -486,6 +500,19 @@ class JitFunction:
     exe = self._compile(stage, runtime.placement(unique, stage.consts))
     self._cache.setdefault(key, []).append(exe)
     return runtime.execute(exe, unique)
+
+  def _install_fast(self, exe: runtime.Executable, key: Any) -> None:
+    """Makes `exe` the one the next call tries first (`runtime.fast_path`),
+    when it has a fast path (built on its second run, once its result
+    handlers exist) and the call may take it (no `in_shardings` to apply,
+    no ref passed twice)."""
+    if exe.fast is None and exe.out_handlers is not None:
+      treedef, static, sig, pattern = key
+      exe.fast = (not pattern and self._options.in_shardings is None
+                  and runtime.fast_path(exe, treedef, static, sig,
+                                        self._static_argnums,
+                                        self._static_argnames)) or False
+    self._fast = exe.fast or None
 
   def _compile(self, stage: runtime.Stage, device: Any = None) -> runtime.Executable:
     """Compiles for `device=`/`backend=` if given, else for `device` (where
@@ -551,6 +578,7 @@ class JitFunction:
   def clear_cache(self) -> None:
     """Drops this function's compiled executables (the next call compiles)."""
     self._cache.clear()
+    self._fast = None
 
 
 @dataclasses.dataclass(frozen=True)

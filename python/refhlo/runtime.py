@@ -165,6 +165,9 @@ class Executable:
   placed: bool = False
   # How `execute` fetches each argument (`_input_plan`, on first use).
   plan: tuple[tuple[Any, ...], ...] | None = None
+  # The call specialised to this executable's signature (`fast_path`), once
+  # built; False when it needs the general path on every call.
+  fast: Any = None
   # JAX result handlers for the outputs (`jp.result_handlers`, first run).
   out_handlers: list[Any] | None = None
   # Compiled for several devices (a sharded call), else None.
@@ -980,31 +983,188 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
     elif put is not None:
       inputs.append(put(x))
     else:
-      inputs.append(jax.device_put(np.asarray(x, dtype=dtype),
-                                   exe.xla.device))
+      inputs.append(_put_array(x, dtype, exe.xla.device))
   if exe.has_host_callbacks or jp.debug_checks_enabled():
     outs = _execute_guarded(exe, inputs, refs, unique)
-  else:
-    # The fast path: the written refs' buffers are donated to the run.
-    results = outs = None
-    handlers = exe.out_handlers
-    try:
-      results = exe.xla.executable.execute_sharded(inputs)
-      outs = _take_outputs(exe, results)
-      for arg, res in exe.ref_results:
-        jp.set_ref_buffer(refs[arg], outs[res])
-    except BaseException as e:
-      err = _run_failure(exe, refs, inputs, results, outs, e)
-      if err is None:
-        raise
-      raise err from e
-    if handlers is None:
-      exe.out_handlers = jp.result_handlers(outs, exe.stage.weak_outputs)
-    else:
-      return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])
-  for k in exe.stage.weak_outputs:
-    outs[k] = jp.weak_typed(outs[k])
+    for k in exe.stage.weak_outputs:
+      outs[k] = jp.weak_typed(outs[k])
+    return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])
+  return _run(exe, inputs, refs)
+
+
+def _run(exe: Executable, inputs: list[Any], refs: dict[int, Any]) -> Any:
+  """The unguarded run: the written refs' buffers are donated to it and the
+  refs rebound to the results; returns the function's outputs."""
+  results = outs = None
+  handlers = exe.out_handlers
+  try:
+    results = exe.xla.executable.execute_sharded(inputs)
+    outs = _take_outputs(exe, results)
+    for arg, res in exe.ref_results:
+      jp.set_ref_buffer(refs[arg], outs[res])
+  except BaseException as e:
+    err = _run_failure(exe, refs, inputs, results, outs, e)
+    if err is None:
+      raise
+    raise err from e
+  if handlers is None:
+    # The first run: outputs made one by one; later ones go through JAX's
+    # result handlers (weak types included).
+    exe.out_handlers = jp.result_handlers(outs, exe.stage.weak_outputs)
+    for k in exe.stage.weak_outputs:
+      outs[k] = jp.weak_typed(outs[k])
   return jax.tree_util.tree_unflatten(exe.stage.out_tree, outs[:exe.num_results])
+
+
+# The fast path's answer when its guard fails: take the general path.
+MISS = object()
+
+
+def fast_path(exe: Executable, treedef: Any, static: tuple[Any, ...],
+              sig: tuple[Any, ...], static_argnums: tuple[int, ...],
+              static_argnames: tuple[str, ...]
+              ) -> Callable[[tuple[Any, ...], dict[str, Any]], Any] | None:
+  """A call of `exe` specialised to one signature (a monomorphic inline
+  cache, as CPython's attribute caches): `fast(args, kwargs)` checks that
+  the call has exactly the cache key `exe` was compiled for (pytree,
+  static values, per leaf its type, shape, dtype, weak type and sharding)
+  and no enclosing trace, and runs `exe` without building the key, looking
+  it up or interpreting the input plan; it returns `MISS` when a check
+  fails (then the general path decides). None for the executables that
+  need the general path on every call: sharded, placed by `device=`, with
+  closed-over refs (their aliasing is checked per call), with host
+  callbacks (run on copies), with refs passed twice (the caller does not
+  build one then)."""
+  if (exe.spmd is not None or exe.placed or exe.const_refs
+          or exe.has_host_callbacks or exe.out_handlers is None):
+    return None
+  if exe.plan is None:
+    exe.plan = _input_plan(exe)
+  array_t, ref_t, skey = jp.ARRAY_TYPE, jp.REF_TYPE, jp.sharding_key
+  # Per leaf: (kind, expected...) with kind 0 array, 1 ref, 2 a scalar of
+  # this exact type, 3 anything else (its full signature).
+  checks = []
+  for s in sig:
+    if s[0] == "ref":
+      checks.append((1, s[1], s[2], s[3]))
+    elif len(s) == 4:
+      checks.append((0, s[0], s[1], (s[2], s[3])))
+    elif len(s) == 1 and isinstance(s[0], type):
+      checks.append((2, s[0], None, None))  # a scalar (Python or NumPy)
+    else:
+      checks.append((3, s, None, None))
+  checks = tuple(checks)
+  n = len(checks)
+  # Per leaf, the aval and sharding objects last found to match its
+  # signature: a call with the same objects (a ref's buffer from the last
+  # run, the same array) skips comparing their fields.
+  seen_aval: list[Any] = [None] * n
+  seen_sharding: list[Any] = [None] * n
+  consts = exe.stage.consts
+  device = exe.xla.device
+  # Per @main argument: (from the call?, leaf index or closed-over value,
+  # is a ref?, how to put a leaf that is not a jax.Array on the device).
+  run_plan = []
+  for i, (from_arg, k, is_ref, dtype, put) in enumerate(exe.plan):
+    if not from_arg:
+      run_plan.append((False, consts[k], False, None))
+      continue
+    kind, _, leaf_dtype, _ = checks[k]
+    if kind == 0 and leaf_dtype != dtype:
+      return None  # converted per call: the general path does it
+    if kind in (2, 3) and put is None:
+      put = functools.partial(_put_array, dtype=dtype, device=device)
+    run_plan.append((True, k, is_ref, put if kind in (2, 3) else None))
+  run_plan = tuple(run_plan)
+  n_refs = sum(1 for from_arg, _, is_ref, _ in run_plan if from_arg and is_ref)
+  flatten, tracing_now, debug_checks = (jax.tree_util.tree_flatten,
+                                        jp.tracing_now, jp.debug_checks_enabled)
+  has_static = bool(static_argnums or static_argnames)
+  int32_min, int32_max = _INT32_MIN, _INT32_MAX
+
+  def fast(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if tracing_now() or debug_checks():
+      return MISS
+    if has_static:
+      try:
+        args, kwargs, st = split_static(args, kwargs, static_argnums, static_argnames)
+      except RefhloError:
+        return MISS
+      if st != static:
+        return MISS
+    leaves, td = flatten((args, kwargs))
+    if td != treedef or len(leaves) != n:
+      return MISS
+    j = 0
+    for x, (kind, a, b, c) in zip(leaves, checks):
+      if kind == 0:
+        if type(x) is not array_t:
+          return MISS
+        av = x.aval
+        if av is not seen_aval[j]:  # else checked before (avals are immutable)
+          if x.shape != a or x.dtype != b or x.weak_type != c[0]:
+            return MISS
+          seen_aval[j] = av
+        if x._committed:
+          sh = x.sharding
+          if sh is not seen_sharding[j]:
+            if skey(sh) != c[1]:
+              return MISS
+            seen_sharding[j] = sh
+        elif c[1] is not None:
+          return MISS
+      elif kind == 1:
+        if type(x) is not ref_t:
+          return MISS
+        buf = x._refs._buf
+        av = buf.aval
+        if av is not seen_aval[j]:
+          if buf.shape != a or buf.dtype != b:
+            return MISS
+          seen_aval[j] = av
+        sh = buf.sharding
+        if sh is not seen_sharding[j]:
+          if skey(sh) != c:
+            return MISS
+          seen_sharding[j] = sh
+      elif kind == 2:
+        if type(x) is not a or (a is int and not int32_min <= x <= int32_max):
+          return MISS
+      else:
+        try:
+          if _leaf_signature(x) != a:
+            return MISS
+        except (RefhloError, OverflowError, TypeError):
+          return MISS
+      j += 1
+    inputs = []
+    refs = {}
+    for i, (from_arg, k, is_ref, put) in enumerate(run_plan):
+      if not from_arg:  # a closed-over value (not a ref)
+        inputs.append(k)
+        continue
+      x = leaves[k]
+      if is_ref:
+        refs[i] = x
+        buf = x._refs._buf
+        if buf.is_deleted():
+          return MISS  # the general path raises the error naming the ref
+        inputs.append(buf)
+      elif put is not None:
+        inputs.append(put(x))
+      else:
+        inputs.append(x)
+    if n_refs > 1 and len({id(r) for r in refs.values()}) != n_refs:
+      return MISS  # a ref passed twice: another alias pattern, another key
+    return _run(exe, inputs, refs)
+
+  return fast
+
+
+def _put_array(x: Any, dtype: np.dtype, device: Any) -> jax.Array:
+  """A leaf that is not a jax.Array (a NumPy array) put where `execute`
+  puts it."""
+  return jax.device_put(np.asarray(x, dtype=dtype), device)
 
 
 def _spmd_handlers(exe: Executable) -> list[Any]:
