@@ -1080,12 +1080,28 @@ def fast_path(exe: Executable, treedef: Any, static: tuple[Any, ...],
   flatten, tracing_now, debug_checks = (jax.tree_util.tree_flatten,
                                         jp.tracing_now, jp.debug_checks_enabled)
   has_static = bool(static_argnums or static_argnames)
+  # The static values when all were passed by position: (position, value).
+  positional_static = n_args = dyn_pos = None
+  if has_static and all(type(i) is int for i, _ in static):
+    n_args = len(static) + len(treedef.children()[0].children())
+    dyn_pos, static_pos = _static_split(static_argnums, n_args)
+    if static_pos == tuple(i for i, _ in static):
+      positional_static = static
   int32_min, int32_max = _INT32_MIN, _INT32_MAX
 
   def fast(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if tracing_now() or debug_checks():
       return MISS
-    if has_static:
+    if positional_static is not None and not kwargs and len(args) == n_args:
+      # Static values by position only (the common case): compared in place,
+      # of the same type (stricter than the cache key's equality: a miss
+      # only costs the general path).
+      for i, v in positional_static:
+        a = args[i]
+        if a is not v and (type(a) is not type(v) or a != v):
+          return MISS
+      args = tuple([args[i] for i in dyn_pos])
+    elif has_static:
       try:
         args, kwargs, st = split_static(args, kwargs, static_argnums, static_argnames)
       except RefhloError:

@@ -213,3 +213,17 @@ def test_closed_over_refs_and_host_callbacks_keep_the_general_path():
       g(arg)
     assert g._fast is None
   np.testing.assert_array_equal(np.asarray(c[...]), [6.0, 6.0])
+
+
+@pytest.mark.parametrize("argnums", [2, -1])
+def test_static_values_by_position_and_name_match_jax(argnums):
+  def f(r, x, k):
+    r[...] += x * k
+    return k
+  g, j = refhlo.jit(f, static_argnums=argnums), jax.jit(f, static_argnums=argnums)
+  r, s = jax.new_ref(jnp.zeros(2)), jax.new_ref(jnp.zeros(2))
+  for k in (2, 2, 2, 3, 2.0, True, 2, (1, 2)[0]):
+    for call in ((lambda h, t: h(t, 1.0, k)), (lambda h, t: h(t, 1.0, k=k))):
+      got, want = call(g, r), call(j, s)
+      assert got == want and type(got) is type(want)
+      np.testing.assert_array_equal(np.asarray(r[...]), np.asarray(s[...]))
