@@ -227,3 +227,31 @@ def test_static_values_by_position_and_name_match_jax(argnums):
       got, want = call(g, r), call(j, s)
       assert got == want and type(got) is type(want)
       np.testing.assert_array_equal(np.asarray(r[...]), np.asarray(s[...]))
+
+
+def test_reused_scalar_arrays_keep_the_sign_of_zero_and_the_type():
+  """Python scalars are put once per value (`scalar_putter`'s cache): -0.0
+  is not 0.0, True is not 1, and a NaN stays a NaN."""
+  def f(r, x):
+    r[0] = 1.0 / x
+    r[1] = x * 1.0
+  g, j = refhlo.jit(f), jax.jit(f)
+  r, s = jax.new_ref(jnp.zeros(2)), jax.new_ref(jnp.zeros(2))
+  for x in (0.0, -0.0, 0.0, -0.0, 2.0, 2, True, 1, 1.0, float("nan"), -0.0):
+    g(r, x)
+    j(s, x)
+    np.testing.assert_array_equal(np.asarray(r[...]), np.asarray(s[...]))
+    assert np.signbit(np.asarray(r[...])).tolist() == np.signbit(np.asarray(s[...])).tolist()
+
+
+def test_a_reused_scalar_array_deleted_by_the_user_is_put_again():
+  def f(r, x):
+    r[...] += x
+  g = refhlo.jit(f)
+  r = jax.new_ref(jnp.zeros(2))
+  _warm(g, r, 0.5)
+  for a in jax.live_arrays():
+    if a.shape == () and float(a) == 0.5:
+      a.delete()
+  g(r, 0.5)
+  np.testing.assert_array_equal(np.asarray(r[...]), [2.0, 2.0])
