@@ -17,7 +17,10 @@ Two kinds of programs, N of each kind asked for:
   one's is not compiled twice. Results and final ref contents must agree.
 * `jax`: JAX programs from test/python/jaxgen.py, run by `jax.jit` and by
   `refhlo.jit` on fresh refs each (results, final ref contents, callback
-  logs and debug prints). Also run, where they apply: refhlo.jit with
+  logs and debug prints), each called three times on the same refs: the
+  first call's outcome, the third's (refhlo.jit's cached executable, then
+  its per-call fast path) and whether call 1's outputs survived the later
+  calls are compared. Also run, where they apply: refhlo.jit with
   refhlo's XLA options left out (when they were used), and the emitted ref
   module through the interpreter (not for programs with host callbacks).
 
@@ -356,6 +359,11 @@ def _no_refhlo_xla_options():
     xla.PLATFORM_OPTIONS = saved
 
 
+# Calls of each program per side, on the same refs: the third takes
+# refhlo.jit's per-call fast path (runtime.fast_path).
+REPEAT_CALLS = 3
+
+
 class JaxChecker:
   """Checks jaxgen programs: refhlo.jit (and its variants) against jax.jit."""
 
@@ -382,25 +390,52 @@ class JaxChecker:
       jf = self.refhlo.jit(inst.fn, compiler_options=dict(self.FORCED))
     else:
       jf = self.refhlo.jit(inst.fn)
-    buf = io.StringIO()
     try:
-      with contextlib.redirect_stdout(buf):
-        out = jf(*inst.args)
-        leaves, tree = jax.tree_util.tree_flatten(out)
-        leaves = [np.asarray(x) for x in leaves]
-        jax.effects_barrier()
+      outcome, first = self._call(jf, inst, "")
     except _Timeout:
       raise
     except Exception as e:
       return None, e, jf
-    outcome: dict[str, Any] = {"tree": str(tree)}
-    for k, x in enumerate(leaves):
-      outcome[f"result {k}"] = x
-    for k, r in enumerate(inst.watch):
-      outcome[f"ref {k}"] = np.asarray(r[...])
-    outcome["log"] = sorted(map(repr, inst.log))
-    outcome["printed"] = sorted(buf.getvalue().splitlines())
+    # Calls 2..REPEAT_CALLS on the same refs: the cached executable, then
+    # refhlo.jit's fast path (installed by the second run). Their outcome
+    # is compared too, and call 1's outputs must have survived them (an
+    # output sharing a ref's buffer would be donated by the next call).
+    for c in range(2, REPEAT_CALLS + 1):
+      try:
+        later, _ = self._call(jf, inst, f"call {c}: ")
+      except _Timeout:
+        raise
+      except Exception as e:
+        outcome[f"call {c}: raised"] = type(e).__name__
+        break
+      if c == REPEAT_CALLS:
+        outcome.update(later)
+    for k, x in enumerate(first):
+      if isinstance(x, jax.Array) and x.is_deleted():
+        outcome[f"result {k} after later calls"] = "deleted"
+      elif not _arrays_equal(np.asarray(x), outcome[f"result {k}"]):
+        outcome[f"result {k} after later calls"] = _describe(np.asarray(x))
     return outcome, None, jf
+
+  def _call(self, jf, inst, prefix: str) -> tuple[dict[str, Any], list[Any]]:
+    """(outcome, output leaves) of one call of `jf` on `inst`'s arguments;
+    outcome names prefixed by `prefix`."""
+    jax = self.jax
+    buf = io.StringIO()
+    n_log = len(inst.log)
+    with contextlib.redirect_stdout(buf):
+      out = jf(*inst.args)
+      leaves, tree = jax.tree_util.tree_flatten(out)
+      copies = [np.array(x, copy=True) for x in leaves]
+      jax.effects_barrier()
+    outcome: dict[str, Any] = {prefix + "tree": str(tree)}
+    for k, x in enumerate(copies):
+      outcome[f"{prefix}result {k}"] = x
+    for k, r in enumerate(inst.watch):
+      outcome[f"{prefix}ref {k}"] = np.array(r[...], copy=True)
+    outcome[prefix + "log"] = sorted(map(repr, inst.log[n_log:]))
+    outcome[prefix + "printed"] = sorted(buf.getvalue().splitlines())
+    return outcome, leaves
 
   def interpret(self, prog) -> dict[str, Any] | None:
     """The emitted ref module run by the NumPy interpreter (None: n/a)."""
@@ -490,7 +525,8 @@ class JaxChecker:
     if not prog.callbacks:
       try:
         interp = self.interpret(prog)
-        keys = [k for k in want if k not in ("log", "printed")]
+        keys = [k for k in want if k not in ("log", "printed")
+                and not k.startswith("call ")]
         d_interp = diff({k: want[k] for k in keys}, interp)
       except _Timeout:
         raise

@@ -1067,7 +1067,14 @@ def fast_path(exe: Executable, treedef: Any, static: tuple[Any, ...],
   run_plan = []
   for i, (from_arg, k, is_ref, dtype, put) in enumerate(exe.plan):
     if not from_arg:
-      run_plan.append((False, consts[k], False, None))
+      # A closed-over value (not a ref: those take the general path), put
+      # on the device once, as `execute` puts it on every call.
+      x = consts[k]
+      if isinstance(x, jax.Array):
+        x = x if x.dtype == dtype else x.astype(dtype)
+      else:
+        x = put(x) if put is not None else _put_array(x, dtype, device)
+      run_plan.append((False, x, False, None))
       continue
     kind, _, leaf_dtype, _ = checks[k]
     if kind == 0 and leaf_dtype != dtype:

@@ -255,3 +255,20 @@ def test_a_reused_scalar_array_deleted_by_the_user_is_put_again():
       a.delete()
   g(r, 0.5)
   np.testing.assert_array_equal(np.asarray(r[...]), [2.0, 2.0])
+
+
+def test_closed_over_constants_are_passed_on_the_fast_path():
+  """Closed-over non-ref values (a NumPy index array, a jnp array, a NumPy
+  scalar) are arguments of the executable; the fast path passes them as
+  the general path does (found by the fuzzer's repeated calls)."""
+  idx = np.array([3, 0, 1], np.int32)
+  scale = jnp.arange(3.0)
+  bias = np.float32(0.5)
+  def f(r):
+    r[idx] = r[idx] * scale + bias
+    return r[0]
+  (g, r), (j, s) = (refhlo.jit(f), jax.new_ref(jnp.ones(4))), (jax.jit(f), jax.new_ref(jnp.ones(4)))
+  for _ in range(4):
+    _same(g(r), j(s))
+    np.testing.assert_array_equal(np.asarray(r[...]), np.asarray(s[...]))
+  assert g._fast is not None
