@@ -22,7 +22,7 @@ import time
 import traceback
 from typing import Any
 
-from bench import compile_time, harness, scaling
+from bench import compile_time, harness, scaling, warm_cache
 from bench.programs import all_programs
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results" / "latest.json"
@@ -180,6 +180,10 @@ def format_table(report: dict[str, Any]) -> str:
   lines += _section(report.get("compile"), "first compile",
                     "first compile, refhlo.jit vs jax.jit (lower().compile(), median of "
                     "pairs):", _compile_lines)
+  lines += _section(report.get("warm_cache"), "warm cache",
+                    "first call less the second, cold -> warm persistent cache (a fresh "
+                    "process each):",
+                    warm_cache.lines)
   return "\n".join(lines)
 
 
@@ -317,6 +321,12 @@ def run_all(small: bool = False, rounds: int | None = None,
   if not only or "sharded" in only:
     log("running sharded (8 simulated devices, in a process of its own) ...")
     report["sharded"] = run_sharded(small, rounds)
+  if only and "warm_cache" in only:  # opt-in: 4 processes per program
+    log("running warm_cache (fresh processes, a persistent cache) ...")
+    try:
+      report["warm_cache"] = warm_cache.run_warm_cache(small)
+    except Exception as e:  # noqa: BLE001
+      report["warm_cache"] = {"skipped": _reason(e)}
   if not only or "compile" in only:
     log("running compile ...")
     try:
@@ -330,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
   p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
   p.add_argument("--small", action="store_true", help="tiny sizes: a smoke run of seconds")
   p.add_argument("--rounds", type=int, default=None, help="timed calls per variant")
-  p.add_argument("--only", default=None, help="comma-separated program names (and/or 'scaling', 'compile', 'sharded')")
+  p.add_argument("--only", default=None, help="comma-separated program names (and/or 'scaling', 'compile', "
+                      "'sharded'; 'warm_cache' runs only when named)")
   p.add_argument("--json", default=str(RESULTS), help="where to write the JSON report")
   p.add_argument("--markdown", default=None,
                  help="also write the tables as Markdown (for docs/benchmarks.md)")

@@ -2,8 +2,11 @@
 
 `compile_module` serializes a StableHLO module (an `ir.Module`, a module or
 `func.func` operation, or text) to MLIR bytecode and compiles it with XLA
-through `jax.extend.backend` (`get_backend`, `get_compile_options`,
-`compile_and_load`), the way JAX's own `jax/_src/compiler.py` does. The tests,
+through JAX's backend functions (`get_backend`, `get_compile_options`,
+`compile_or_get_cached`), the way JAX's own `jax/_src/compiler.py` does. They
+are imported from `jax._src` (the same functions `jax.extend.backend`
+re-exports): importing `jax.extend` imports Pallas, 20 ms of a process's
+first call. The tests,
 the frontend (`refhlo.jit`) and the benchmarks all compile through here, so the
 XLA options that make ref writes in-place live in one place:
 `PLATFORM_OPTIONS` (see docs/inplace.md for why each is there).
@@ -237,9 +240,9 @@ def _aliasing(main: ir.Operation) -> tuple[dict[int, int], tuple[int, ...]]:
 def get_backend(backend: Any = None) -> Any:
   """An XLA client: `backend` itself, the one named ('cpu', 'gpu', ...), or
   JAX's default."""
-  from jax.extend import backend as jbackend  # pylint: disable=g-import-not-at-top
+  from jax._src import xla_bridge  # pylint: disable=g-import-not-at-top
   if backend is None or isinstance(backend, str):
-    return jbackend.get_backend(backend)
+    return xla_bridge.get_backend(backend)
   return backend
 
 
@@ -298,15 +301,15 @@ def _build_options(client: Any, xla_opts: Mapping[str, OptionValue],
                    devices: Any) -> tuple[Any, tuple[Any, ...]]:
   """XLA's compile options for one device (`device`, default the backend's
   first) or for an SPMD program over `devices`; and the devices, in order."""
-  from jax.extend import backend as jbackend  # pylint: disable=g-import-not-at-top
+  from jax._src.compiler import get_compile_options  # pylint: disable=g-import-not-at-top
   if devices is None:
     dev = device if device is not None else client.local_devices()[0]
-    copts = jbackend.get_compile_options(
+    copts = get_compile_options(
         num_replicas=1, num_partitions=1, device_assignment=[dev],
         env_options_overrides=dict(xla_opts), backend=client)
     return copts, (dev,)
   devices = tuple(devices)
-  copts = jbackend.get_compile_options(
+  copts = get_compile_options(
       num_replicas=1, num_partitions=len(devices),
       device_assignment=np.array(devices).reshape(1, len(devices)),
       env_options_overrides=dict(xla_opts), backend=client)
