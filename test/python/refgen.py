@@ -720,8 +720,11 @@ class Generator:
       if f is None:
         continue  # still being built (no recursion)
       args: list = []
-      for _, t in f.params:
-        pool = [r for r in refs if r.type == t] or [v for v in scal if v.type == t]
+      for pname, t in f.params:
+        # A parameter that may bound a loop (not far) never gets a far value.
+        pool = [r for r in refs if r.type == t] or [
+            v for v in scal if v.type == t
+            and (pname in self.far_names or v.name not in self.far_names)]
         if not pool:
           break
         args.append(self.rng.choice(pool))
@@ -772,6 +775,10 @@ class Generator:
       v = _Val(self.fresh("s"), (), "i32")
       f.vals.append(v)
       params.append((v.name, v.type))
+      if e.name in self.far_names:
+        # Bound to a far argument: never a loop bound in the callee either
+        # (seeds 765150, 766285 looped ~2**31 times in the interpreter).
+        self.far_names.add(v.name)
     idx = len(self.funcs)
     self.funcs.append(None)  # reserve the name
     self.block(f, depth + 1, rng.randint(1, 5), allow_new=True)
