@@ -1,7 +1,7 @@
 """Dispatch overhead: tiny functions, so that the time per call is the cost
 of getting into and out of the executable (issue 13's variants: no argument
 but the ref, a Python float, a NumPy scalar, a jnp scalar, a Python float
-and a static argument, 10 refs and 10 arrays)."""
+and a static argument, 10 refs and 10 arrays, flat or in a dict)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,24 @@ def make_many(small: bool) -> Setup:
                ref_fn_many, functional_fn_many, rounds=5 if small else 200)
 
 
+def ref_fn_tree(*refs_and_tree):
+  *refs, tree = refs_and_tree
+  for r, k in zip(refs, sorted(tree)):
+    r[...] += tree[k]
+
+
+def functional_fn_tree(*state_and_tree):
+  *state, tree = state_and_tree
+  return tuple(s + tree[k] for s, k in zip(state, sorted(tree))), ()
+
+
+def make_tree(small: bool) -> Setup:
+  import jax.numpy as jnp
+  tree = {f"a{k}": jnp.ones(4, jnp.float32) for k in range(10)}
+  return Setup([np.zeros(4, np.float32)] * 10, [tree], ref_fn_tree,
+               functional_fn_tree, rounds=5 if small else 200, keep_arg_types=True)
+
+
 PROGRAMS = (
     Program("dispatch", "dispatch overhead: tiny function, one ref", make),
     Program("dispatch_py_float", "dispatch: one ref and a Python float",
@@ -80,5 +98,7 @@ PROGRAMS = (
     Program("dispatch_static", "dispatch: one ref, a Python float, a static int",
             make_static),
     Program("dispatch_10_refs", "dispatch: 10 refs and 10 arrays", make_many),
+    Program("dispatch_pytree", "dispatch: 10 refs and a dict of 10 arrays",
+            make_tree),
 )
 PROGRAM = PROGRAMS[0]

@@ -25,7 +25,7 @@ def test_bench_small_runs_and_reports(tmp_path):
                         "running_stats", "histogram", "reduce_then_write", "dispatch",
                         "dispatch_py_float", "dispatch_np_scalar",
                         "dispatch_jnp_scalar", "dispatch_static",
-                        "dispatch_10_refs"}
+                        "dispatch_10_refs", "dispatch_pytree"}
   for name, prog in progs.items():
     assert "error" not in prog, (name, prog)
     for v in ("jax_refs", "jax_functional"):
