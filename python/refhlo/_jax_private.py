@@ -584,6 +584,18 @@ _CACHED_SCALAR_TYPES = (float, int, bool)
 _SCALAR_CACHE_SIZE = 256
 
 
+def snapshot_host_constant(c: Any) -> Any:
+  """A closed-over host array (NumPy, or JAX's TypedNdArray wrapping one,
+  weak type kept) copied, so that mutating the user's array after tracing
+  changes nothing, as under jax.jit; anything else as it is."""
+  from jax._src.literals import TypedNdArray
+  if isinstance(c, TypedNdArray):
+    return TypedNdArray(np.array(c, copy=True), c.aval)
+  if type(c) is np.ndarray:
+    return c.copy()
+  return c
+
+
 def scalar_putter(device: Any, dtype: np.dtype) -> Callable[[Any], jax.Array]:
   """A function that puts a Python or NumPy scalar on `device` as a 0-d
   array of `dtype`, without `jax.device_put`'s general path (~5x faster; the

@@ -624,7 +624,10 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   t_trace = time.perf_counter()
   closed = jp.dce_closed_jaxpr(jp.trace_for_jit(flat_fun, stand_ins, fun, uniq_names))
   t_emit = time.perf_counter()
-  consts = list(closed.consts)
+  # A closed-over NumPy array is a constant of the trace, as under jax.jit:
+  # a snapshot, so that mutating it later changes no call (every call read
+  # the live array before).
+  consts = [jp.snapshot_host_constant(c) for c in closed.consts]
   for c in consts:
     if isinstance(c, jp.Ref):
       name = _closed_over_name(fun, c)
