@@ -17,10 +17,11 @@ Two kinds of programs, N of each kind asked for:
   one's is not compiled twice. Results and final ref contents must agree.
 * `jax`: JAX programs from test/python/jaxgen.py, run by `jax.jit` and by
   `refhlo.jit` on fresh refs each (results, final ref contents, callback
-  logs and debug prints), each called three times on the same refs: the
-  first call's outcome, the third's (refhlo.jit's cached executable, then
-  its per-call fast path) and whether call 1's outputs survived the later
-  calls are compared. Also run, where they apply: refhlo.jit with
+  logs and debug prints), each called three times on the same refs (the
+  third with every scalar argument one higher): the first call's outcome,
+  the third's (refhlo.jit's cached executable, then its per-call fast path
+  on new values) and whether call 1's outputs survived the later calls are
+  compared. Also run, where they apply: refhlo.jit with
   refhlo's XLA options left out (when they were used), and the emitted ref
   module through the interpreter (not for programs with host callbacks).
 
@@ -360,8 +361,22 @@ def _no_refhlo_xla_options():
 
 
 # Calls of each program per side, on the same refs: the third takes
-# refhlo.jit's per-call fast path (runtime.fast_path).
+# refhlo.jit's per-call fast path (runtime.fast_path), with every scalar
+# argument one higher (the same types: new values through the guard).
 REPEAT_CALLS = 3
+
+
+def _next_scalars(args: list[Any]) -> list[Any]:
+  """`args` with each scalar (Python int, 0-d jax.Array) plus one; refs kept."""
+  import jax
+  out = []
+  for a in args:
+    if type(a) is int:
+      a = a + 1
+    elif isinstance(a, jax.Array) and a.shape == ():
+      a = a + 1
+    out.append(a)
+  return out
 
 
 class JaxChecker:
@@ -402,11 +417,15 @@ class JaxChecker:
     # output sharing a ref's buffer would be donated by the next call).
     for c in range(2, REPEAT_CALLS + 1):
       try:
-        later, _ = self._call(jf, inst, f"call {c}: ")
+        later, _ = self._call(jf, inst, f"call {c}: ",
+                              _next_scalars(inst.args) if c == REPEAT_CALLS else None)
       except _Timeout:
         raise
       except Exception as e:
-        outcome[f"call {c}: raised"] = type(e).__name__
+        # refhlo's errors by the exception type they stand for (a
+        # RefhloOverflowError is jax.jit's OverflowError).
+        outcome[f"call {c}: raised"] = next(
+            t.__name__ for t in type(e).__mro__ if not t.__module__.startswith("refhlo"))
         break
       if c == REPEAT_CALLS:
         outcome.update(later)
@@ -417,14 +436,15 @@ class JaxChecker:
         outcome[f"result {k} after later calls"] = _describe(np.asarray(x))
     return outcome, None, jf
 
-  def _call(self, jf, inst, prefix: str) -> tuple[dict[str, Any], list[Any]]:
-    """(outcome, output leaves) of one call of `jf` on `inst`'s arguments;
-    outcome names prefixed by `prefix`."""
+  def _call(self, jf, inst, prefix: str, args: list[Any] | None = None
+            ) -> tuple[dict[str, Any], list[Any]]:
+    """(outcome, output leaves) of one call of `jf` on `args` (default:
+    `inst`'s arguments); outcome names prefixed by `prefix`."""
     jax = self.jax
     buf = io.StringIO()
     n_log = len(inst.log)
     with contextlib.redirect_stdout(buf):
-      out = jf(*inst.args)
+      out = jf(*(inst.args if args is None else args))
       leaves, tree = jax.tree_util.tree_flatten(out)
       copies = [np.array(x, copy=True) for x in leaves]
       jax.effects_barrier()

@@ -4,8 +4,8 @@ For seeded random JAX programs using refs (`jaxgen.generate`: reads, writes,
 `+=`, swaps, addupdates with every index form, views, refs created inside
 loop / scan / cond bodies, out-of-range dynamic indices, fori / scan / while
 / cond / switch, nested loops, nested jax.jit, host callbacks), each side
-runs on its own fresh refs, three times (the third call takes refhlo.jit's
-per-call fast path); the returned values, the contents of every ref
+runs on its own fresh refs, three times (the third call, with every scalar
+argument one higher, takes refhlo.jit's per-call fast path); the returned values, the contents of every ref
 (arguments and closed-over globals) and the host-callback logs after the
 first and the third call must agree, and the first call's outputs must
 survive the later calls. Where they apply, the program is also run by refhlo.jit without
