@@ -340,11 +340,14 @@ class Generator:
         b = self.rng.choice(same) if self.rng.random() < 0.5 else \
             self.constant(s, self.small(shape, dtype), dtype)
         s.emit(f"{out.name} = stablehlo.{op} {a.name}, {b.name} : {out.type}")
+        self._taint(out, b)
+      self._taint(out, a)
       return out
     if other and r < 0.55:
       a = self.rng.choice(other)
       out = _Val(self.fresh("v"), shape, dtype)
       s.emit(f"{out.name} = stablehlo.convert {a.name} : ({a.type}) -> {out.type}")
+      self._taint(out, a)
       return out
     if scalars and shape != () and r < 0.7:
       return self.broadcast(s, self.rng.choice(scalars), shape)
@@ -356,7 +359,15 @@ class Generator:
     out = _Val(self.fresh("b"), shape, v.dtype)
     s.emit(f"{out.name} = stablehlo.broadcast_in_dim {v.name}, dims = [] : "
            f"({v.type}) -> {out.type}")
+    self._taint(out, v)
     return out
+
+  def _taint(self, out: _Val, src: _Val) -> None:
+    """A value computed from a far one is far too: never a loop bound, never
+    converted into floats (seed 775427: `K3 - K4` of two far arguments,
+    2147482647, bounded a loop)."""
+    if src.name in self.far_names:
+      self.far_names.add(out.name)
 
   # -- indexers ---------------------------------------------------------------------------------
 

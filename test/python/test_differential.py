@@ -52,13 +52,16 @@ NUM_LOOP_FREE = 50  # adversarial, loop-free: compiled with XLA region analysis 
 # adversarial 739871 XLA's fold of a gather of a dynamic_slice across an inlined
 # call (test_xla_gather_of_dynamic_slice_fold); adversarial 737464 and 740898
 # are float sums past 2**24 whose rounding depends on XLA's reduction order
-# (fuzz.INEXACT_RTOL); adversarial 765150, 766285 and 774188 passed a far i32
+# (fuzz.INEXACT_RTOL); adversarial 765150, 766285, 774188 passed a far i32
 # argument to a callee whose parameter bounded a loop (~2**31 trips: the
-# interpreter never finished; a generator issue, fixed in refgen).
+# interpreter never finished; a generator issue, fixed in refgen), 778657
+# too; 775427 bounded a loop by a value computed from far arguments (now far
+# too).
 REGRESSION_SEEDS = (("classic", 1371), ("adversarial", 739871),
                     ("adversarial", 737464), ("adversarial", 740898),
                     ("adversarial", 765150), ("adversarial", 766285),
-                    ("adversarial", 774188))
+                    ("adversarial", 774188), ("adversarial", 775427),
+                    ("adversarial", 778657))
 SEEDS = ([("classic", s) for s in range(NUM_CLASSIC)] +
          [("adversarial", s) for s in range(NUM_ADVERSARIAL)] +
          [("loopfree", s) for s in range(NUM_LOOP_FREE)] +
