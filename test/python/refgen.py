@@ -280,7 +280,8 @@ class Generator:
       if r < 0.5:
         return self.constant(s, np.array(rng.choice(FAR_OFFSETS + (dim, dim + 1)),
                                          np.int32), "i32")
-      far = [v for v in s.all_vals() if v.name in self.far_names]
+      far = [v for v in s.all_vals() if v.name in self.far_names
+             and v.shape == () and v.dtype == "i32"]
       if far and r < 0.75:
         return rng.choice(far)
       # Runtime-dependent: a counter or argument times a big factor.

@@ -56,12 +56,13 @@ NUM_LOOP_FREE = 50  # adversarial, loop-free: compiled with XLA region analysis 
 # argument to a callee whose parameter bounded a loop (~2**31 trips: the
 # interpreter never finished; a generator issue, fixed in refgen), 778657
 # too; 775427 bounded a loop by a value computed from far arguments (now far
-# too).
+# too); 779352 then used such a value, a tensor, as a dynamic offset (far
+# offsets are i32 scalars only).
 REGRESSION_SEEDS = (("classic", 1371), ("adversarial", 739871),
                     ("adversarial", 737464), ("adversarial", 740898),
                     ("adversarial", 765150), ("adversarial", 766285),
                     ("adversarial", 774188), ("adversarial", 775427),
-                    ("adversarial", 778657))
+                    ("adversarial", 778657), ("adversarial", 779352))
 SEEDS = ([("classic", s) for s in range(NUM_CLASSIC)] +
          [("adversarial", s) for s in range(NUM_ADVERSARIAL)] +
          [("loopfree", s) for s in range(NUM_LOOP_FREE)] +
