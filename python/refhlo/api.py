@@ -171,6 +171,11 @@ class Compiled:
   def __call__(self, *args: Any, **kwargs: Any) -> Any:
     """Runs this executable; arguments must match the signature it was
     compiled for (a `TypeError` otherwise, as for `jax.jit`'s `Compiled`)."""
+    fast = self._fn._fast_path_of(self._exe, self._key)  # pylint: disable=protected-access
+    if fast is not None:
+      out = fast(args, kwargs)
+      if out is not runtime.MISS:
+        return out
     key, leaves, unique_of = self._fn._key(args, kwargs)  # pylint: disable=protected-access
     if key != self._key:
       raise TypeError(
@@ -502,17 +507,20 @@ class JitFunction:
     return runtime.execute(exe, unique)
 
   def _install_fast(self, exe: runtime.Executable, key: Any) -> None:
-    """Makes `exe` the one the next call tries first (`runtime.fast_path`),
-    when it has a fast path (built on its second run, once its result
-    handlers exist) and the call may take it (no `in_shardings` to apply,
-    no ref passed twice)."""
-    if exe.fast is None and exe.out_handlers is not None:
+    """Makes `exe` the one the next call tries first."""
+    self._fast = self._fast_path_of(exe, key)
+
+  def _fast_path_of(self, exe: runtime.Executable, key: Any) -> Callable | None:
+    """`exe`'s fast path for `key` (`runtime.fast_path`, built once, on its
+    second run, when its result handlers exist), or None when the call may
+    not take one (`in_shardings` to apply, a ref passed twice)."""
+    if exe.fast is None and exe.out_handlers is not None and key is not None:
       treedef, static, sig, pattern = key
       exe.fast = (not pattern and self._options.in_shardings is None
                   and runtime.fast_path(exe, treedef, static, sig,
                                         self._static_argnums,
                                         self._static_argnames)) or False
-    self._fast = exe.fast or None
+    return exe.fast or None
 
   def _compile(self, stage: runtime.Stage, device: Any = None) -> runtime.Executable:
     """Compiles for `device=`/`backend=` if given, else for `device` (where

@@ -288,3 +288,21 @@ def test_a_mutated_numpy_closure_is_the_traced_constant_as_in_jax():
     j(s)
     c[0] += 100.0
     np.testing.assert_array_equal(np.asarray(r[...]), np.asarray(s[...]))
+
+
+def test_an_ahead_of_time_compiled_function_takes_the_fast_path_too():
+  """`refhlo.jit(f).lower(...).compile()` runs through the same guard: its
+  repeated calls match jax.jit's Compiled, and a call with other argument
+  types is still the TypeError jax.jit's Compiled raises."""
+  r, s = jax.new_ref(jnp.zeros(3)), jax.new_ref(jnp.zeros(3))
+  c = refhlo.jit(_add).lower(r, 1.0).compile()
+  cj = jax.jit(_add).lower(s, 1.0).compile()
+  for x in (1.0, 2.0, 3.0, 0.5):
+    _same(c(r, x), cj(s, x))
+    np.testing.assert_array_equal(np.asarray(r[...]), np.asarray(s[...]))
+  assert c._exe.fast
+  with pytest.raises(TypeError):
+    cj(s, jnp.ones(3))
+  with pytest.raises(TypeError):
+    c(r, jnp.ones(3))
+  np.testing.assert_array_equal(np.asarray(r[...]), np.asarray(s[...]))
