@@ -156,7 +156,8 @@ class RefRunner(Runner):
     self._jit, self._setup = jit, setup
     self.refs = [jax.new_ref(jnp.asarray(r)) for r in setup.refs]
     self.args = _args(setup) + list(setup.static)
-    self.fn = jit(setup.ref_fn, static_argnums=_static_argnums(setup))
+    self._static = _static_argnums(setup)
+    self.fn = jit(setup.ref_fn, static_argnums=self._static)
     self.out: Any = None
 
   def run(self) -> None:
@@ -171,8 +172,8 @@ class RefRunner(Runner):
 
   def compile_stats(self) -> CompileStats:
     t0 = time.perf_counter()
-    compiled = self._jit(self._setup.ref_fn, static_argnums=_static_argnums(
-        self._setup)).lower(*self.refs, *self.args).compile()
+    compiled = self._jit(self._setup.ref_fn, static_argnums=self._static).lower(
+        *self.refs, *self.args).compile()
     return _stats_of(compiled, time.perf_counter() - t0, self._setup.ref_bytes)
 
 

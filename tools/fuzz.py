@@ -369,14 +369,8 @@ REPEAT_CALLS = 3
 def _next_scalars(args: list[Any]) -> list[Any]:
   """`args` with each scalar (Python int, 0-d jax.Array) plus one; refs kept."""
   import jax
-  out = []
-  for a in args:
-    if type(a) is int:
-      a = a + 1
-    elif isinstance(a, jax.Array) and a.shape == ():
-      a = a + 1
-    out.append(a)
-  return out
+  return [a + 1 if type(a) is int or (isinstance(a, jax.Array) and a.shape == ())
+          else a for a in args]
 
 
 class JaxChecker:

@@ -191,11 +191,17 @@ def _barrier_gathered_operand(scatter: ir.Operation) -> int:
   if isinstance(v.owner, ir.Block) or v.owner.operation.name not in (
       "stablehlo.gather", "stablehlo.dynamic_slice", "stablehlo.slice"):
     return 0
-  with ir.InsertionPoint(scatter), scatter.location:
-    b = ir.Operation.create("stablehlo.optimization_barrier",
-                            results=[v.type], operands=[v]).result
-  scatter.operands[0] = b
+  _put_barrier(scatter, 0)
   return 1
+
+
+def _put_barrier(op: ir.Operation, i: int) -> None:
+  """Routes operand `i` of `op` through a `stablehlo.optimization_barrier`
+  made just before `op`."""
+  v = op.operands[i]
+  with ir.InsertionPoint(op), op.location:
+    op.operands[i] = ir.Operation.create("stablehlo.optimization_barrier",
+                                         results=[v.type], operands=[v]).result
 
 
 def _barrier_windows(call: ir.Operation) -> int:
@@ -222,10 +228,7 @@ def _barrier_windows(call: ir.Operation) -> int:
       continue
     src = w.owner.operation
     if src.name in _WINDOWS and src.operands[0] in written_into:
-      with ir.InsertionPoint(call), call.location:
-        b = ir.Operation.create("stablehlo.optimization_barrier",
-                                results=[v.type], operands=[v]).result
-      call.operands[i] = b
+      _put_barrier(call, i)
       barriers += 1
   return barriers
 

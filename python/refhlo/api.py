@@ -494,7 +494,7 @@ class JitFunction:
     if entries is not None:
       for exe in entries:
         if not exe.const_refs or runtime.const_aliasing_matches(exe, unique):
-          self._install_fast(exe, key)
+          self._fast = self._fast_path_of(exe, key)  # tried first next call
           return runtime.execute(exe, unique)
     if key in self._jax_fallback:
       return self._as_jax_jit()(*args, **kwargs)
@@ -505,10 +505,6 @@ class JitFunction:
     exe = self._compile(stage, runtime.placement(unique, stage.consts))
     self._cache.setdefault(key, []).append(exe)
     return runtime.execute(exe, unique)
-
-  def _install_fast(self, exe: runtime.Executable, key: Any) -> None:
-    """Makes `exe` the one the next call tries first."""
-    self._fast = self._fast_path_of(exe, key)
 
   def _fast_path_of(self, exe: runtime.Executable, key: Any) -> Callable | None:
     """`exe`'s fast path for `key` (`runtime.fast_path`, built once, on its

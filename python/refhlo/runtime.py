@@ -1048,8 +1048,8 @@ def fast_path(exe: Executable, treedef: Any, static: tuple[Any, ...],
   # this exact type, 3 anything else (its full signature).
   checks = []
   for s in sig:
-    if s[0] == "ref":
-      checks.append((1, s[1], s[2], s[3]))
+    if s[0] == "ref":  # its buffer is checked as an array with no weak type
+      checks.append((1, s[1], s[2], (None, s[3])))
     elif len(s) == 4:
       checks.append((0, s[0], s[1], (s[2], s[3])))
     elif len(s) == 1 and isinstance(s[0], type):
@@ -1121,17 +1121,20 @@ def fast_path(exe: Executable, treedef: Any, static: tuple[Any, ...],
     leaves, td = flatten((args, kwargs))
     if td != treedef or len(leaves) != n:
       return MISS
-    j = 0
-    for x, (kind, a, b, c) in zip(leaves, checks):
-      if kind == 0:
-        if type(x) is not array_t:
+    for j, (x, (kind, a, b, c)) in enumerate(zip(leaves, checks)):
+      if kind <= 1:
+        if kind == 1:
+          if type(x) is not ref_t:
+            return MISS
+          x = x._refs._buf  # a ref's signature is its buffer's
+        elif type(x) is not array_t:
           return MISS
         av = x.aval
         if av is not seen_aval[j]:  # else checked before (avals are immutable)
-          if x.shape != a or x.dtype != b or x.weak_type != c[0]:
+          if x.shape != a or x.dtype != b or (kind == 0 and x.weak_type != c[0]):
             return MISS
           seen_aval[j] = av
-        if x._committed:
+        if kind == 1 or x._committed:
           sh = x.sharding
           if sh is not seen_sharding[j]:
             if skey(sh) != c[1]:
@@ -1139,20 +1142,6 @@ def fast_path(exe: Executable, treedef: Any, static: tuple[Any, ...],
             seen_sharding[j] = sh
         elif c[1] is not None:
           return MISS
-      elif kind == 1:
-        if type(x) is not ref_t:
-          return MISS
-        buf = x._refs._buf
-        av = buf.aval
-        if av is not seen_aval[j]:
-          if buf.shape != a or buf.dtype != b:
-            return MISS
-          seen_aval[j] = av
-        sh = buf.sharding
-        if sh is not seen_sharding[j]:
-          if skey(sh) != c:
-            return MISS
-          seen_sharding[j] = sh
       elif kind == 2:
         if type(x) is not a or (a is int and not int32_min <= x <= int32_max):
           return MISS
@@ -1162,7 +1151,6 @@ def fast_path(exe: Executable, treedef: Any, static: tuple[Any, ...],
             return MISS
         except (RefhloError, OverflowError, TypeError):
           return MISS
-      j += 1
     inputs = []
     refs = {}
     for i, (from_arg, k, is_ref, put) in enumerate(run_plan):
