@@ -98,6 +98,23 @@ def test_float_comparison_is_exact_below_2_to_24():
   assert fuzz._arrays_equal(np.array([np.nan], f), np.array([np.nan], f))
 
 
+def test_callback_logs_compare_floats_as_arrays_do():
+  """Host-callback logs: float32 values past 2**24 may differ by the
+  reduction order's rounding (JAX seed 836651: a sum of 8 copies of -5e8);
+  anything else in a log must be equal."""
+  same = fuzz.diff({"log": ["(23, -1)", "(41, [-4093512192.0])"]},
+                   {"log": ["(23, -1)", "(41, [-4093512704.0])"]})
+  assert same is None
+  for other in (["(23, -1)", "(41, [-4093512192.0, 1.0])"],  # another shape
+                ["(23, -2)", "(41, [-4093512192.0])"],        # another int
+                ["(24, -1)", "(41, [-4093512192.0])"],        # another tag
+                ["(23, -1)", "(41, [-4.0e9])"],               # 2% off
+                ["(23, -1)"]):                                # a lost call
+    assert fuzz.diff({"log": ["(23, -1)", "(41, [-4093512192.0])"]},
+                     {"log": other}) is not None, other
+  assert fuzz.diff({"log": ["(41, [3.0])"]}, {"log": ["(41, [4.0])"]}) is not None
+
+
 # Found by this test (seeds 218, 509, 1381 of the generator): a minimal,
 # ref-free StableHLO program that XLA:CPU miscompiles when
 # `xla_cpu_copy_insertion_use_region_analysis=true` (refhlo's CPU default in
