@@ -36,6 +36,7 @@ import math
 from collections.abc import Sequence
 
 from jaxlib.mlir import ir
+from jaxlib.mlir._mlir_libs._mlir import rewrite
 from jaxlib.mlir.dialects import stablehlo
 
 from refhlo.compiler.dialect.indexer import Indexer
@@ -93,6 +94,9 @@ _PURE_OPS = frozenset({
     "stablehlo.negate", "stablehlo.add", "stablehlo.subtract",
     "stablehlo.scatter", "stablehlo.reshape", "ref.get",
 })
+
+# The whole-ref writes the pass rewrites (its patterns' roots).
+_ROOTS = ("ref.addupdate", "ref.set", "ref.swap")
 
 # Ref ops that cannot write any ref (between the read and the write of a set).
 _NON_WRITING_REF_OPS = frozenset(op_names(changes=False, ends_life=False))
@@ -376,7 +380,9 @@ def _emit_update(m: SparseUpdate, ref: ir.Value, write: ir.Operation
     return RefAddUpdateOp.build(ref, upd, indexer, (), idx).operation
 
 
-def _erase_if_dead(values: Sequence[ir.Value]) -> None:
+def _erase_if_dead(values: Sequence[ir.Value], rewriter: rewrite.PatternRewriter) -> None:
+  """Erases the pure ops (`_PURE_OPS`) defining `values` that are left
+  without uses, and then theirs: all are defined before the rewritten write."""
   work = list(values)
   while work:
     op = _defining_op(work.pop())
@@ -385,7 +391,7 @@ def _erase_if_dead(values: Sequence[ir.Value]) -> None:
     if any(True for r in op.results for _ in r.uses):
       continue
     operands = list(op.operands)
-    op.erase()
+    rewriter.erase_op(op)
     work.extend(operands)
 
 
@@ -404,24 +410,36 @@ class RefSparseUpdates(Pass):
   assume_finite_scale: bool = False
 
   def run(self, module: ir.Operation) -> None:
-    writes: list[ir.Operation] = []
-
-    def collect(op: ir.Operation) -> ir.WalkResult:
-      if op.name in ("ref.addupdate", "ref.set") and len(op.operands) == 2:
-        writes.append(op)
-      elif (op.name == "ref.swap" and len(op.operands) == 2
-            and not any(True for _ in op.results[0].uses)):
-        writes.append(op)  # `ref[...] = x` as JAX traces it: a swap, result unused
-      return ir.WalkResult.ADVANCE
-
-    module.walk(collect)
-    self.stat("writes-examined").add(len(writes))
+    # One pattern per root op, applied by MLIR's walk driver: it visits each
+    # op once (post-order), calls into Python only for the roots, does not
+    # visit the ops a rewrite creates and neither folds nor erases anything
+    # by itself (so the IR is exactly what the rewrite builds). A rewrite
+    # erases only its root and ops defined before it, which the walk has
+    # already passed.
     writers = _Writers()
-    for write in writes:
-      if self._rewrite(write, writers):
-        self.stat("updates-rewritten").add()
+    patterns = rewrite.RewritePatternSet(module.context)
+    for root in _ROOTS:
+      patterns.add(root, lambda op, rewriter: not self._match_and_rewrite(
+          op, rewriter, writers))
+    rewrite.walk_and_apply_patterns(module, patterns.freeze())
 
-  def _rewrite(self, write: ir.Operation, writers: _Writers) -> bool:
+  def _match_and_rewrite(self, op: ir.Operation, rewriter: rewrite.PatternRewriter,
+                         writers: _Writers) -> bool:
+    """Rewrites a whole-ref write whose value is a (scaled) sparse update;
+    True when it did (the pattern then reports success to the driver)."""
+    op = op.operation  # the driver hands the root's OpView
+    if len(op.operands) != 2:
+      return False
+    if op.name == "ref.swap" and any(True for _ in op.results[0].uses):
+      return False  # only `ref[...] = x` as JAX traces it: a swap, result unused
+    self.stat("writes-examined").add()
+    if not self._rewrite(op, rewriter, writers):
+      return False
+    self.stat("updates-rewritten").add()
+    return True
+
+  def _rewrite(self, write: ir.Operation, rewriter: rewrite.PatternRewriter,
+               writers: _Writers) -> bool:
     ref, value = write.operands[0], write.operands[1]
     try:
       ref_t = ref_value_type(ref.type)
@@ -444,8 +462,8 @@ class RefSparseUpdates(Pass):
     new = _emit_update(m, ref, write)
     writers.replace(write, new)
     operands = list(write.operands)
-    write.erase()
-    _erase_if_dead(operands)
+    rewriter.erase_op(write)
+    _erase_if_dead(operands, rewriter)
     return True
 
 
