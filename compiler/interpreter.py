@@ -42,7 +42,7 @@ from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
 from refhlo.compiler import irutil
-from refhlo.compiler.dialect.indexer import ELEMENTWISE, Indexer
+from refhlo.compiler.dialect.indexer import ELEMENTWISE, Indexer, window_extent
 from refhlo.compiler.dialect.types import DYNAMIC, is_ref_type, ref_value_type
 
 
@@ -147,7 +147,7 @@ def _window(cell_shape: tuple[int, ...], idx: Indexer,
     if d in idx.indexed_dims:
       key.append(slice(None))
       continue
-    extent = (size - 1) * stride + 1 if size > 0 else 0
+    extent = window_extent(size, stride)
     if off == DYNAMIC:
       off = _clamp(_scalar_int(next(dyn_iter)), 0, dim - extent)
     if d in idx.squeezed_dims:

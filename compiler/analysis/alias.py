@@ -46,7 +46,7 @@ import math
 from jaxlib.mlir import ir
 
 from refhlo.compiler import irutil
-from refhlo.compiler.dialect.indexer import Indexer
+from refhlo.compiler.dialect.indexer import Indexer, window_extent
 from refhlo.compiler.dialect.ops import op_names
 from refhlo.compiler.dialect.types import DYNAMIC, is_ref_type, ref_shape
 from refhlo.compiler.irutil import callee_name, func_name
@@ -109,7 +109,7 @@ class DimRange:
         return f"{self.offset}:{self.offset + 1}"
       if self.stride == 1:
         return f"{self.offset}:{self.offset + self.size}"
-      return f"{self.offset}:{self.offset + (self.size - 1) * self.stride + 1}:{self.stride}"
+      return f"{self.offset}:{self.offset + window_extent(self.size, self.stride)}:{self.stride}"
     return f"?({self.lo}:{self.hi})"
 
 
@@ -150,7 +150,7 @@ class Window:
       stride = p.stride * t if p.stride is not None else None
       if o != DYNAMIC and p.offset is not None and p.stride is not None:
         off = p.offset + o * p.stride
-        hi = off + ((s - 1) * stride + 1 if s > 0 else 0)
+        hi = off + window_extent(s, stride)
         dims[r] = DimRange(off, hi, off, s, stride)
       elif o != DYNAMIC and p.stride is not None and p.size is not None:
         # The parent's offset is unknown, but its size and stride are not.

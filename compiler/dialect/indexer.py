@@ -36,6 +36,14 @@ element if any of its indices is out of range."""
 MODES = (WINDOW, ELEMENTWISE)
 
 
+def window_extent(size: int, stride: int) -> int:
+  """How many elements of a dim a window of `size` elements `stride` apart
+  spans, first to last inclusive: `(size - 1) * stride + 1`, 0 when empty.
+  The one definition: every clamp of a dynamic start (`0 <= start <=
+  dim - extent`), every bounds check and every interval uses it."""
+  return (size - 1) * stride + 1 if size > 0 else 0
+
+
 class IndexerError(ValueError):
   """An indexer that breaks a rule of the dialect contract."""
 
@@ -185,6 +193,10 @@ class Indexer:
       return self.batch_shape + self.sizes
     return self.batch_shape + tuple(self.sizes[d] for d in self.kept_dims)
 
+  def extent(self, d: int) -> int:
+    """The elements of ref dim `d` the window spans (`window_extent`)."""
+    return window_extent(self.sizes[d], self.strides[d])
+
   @property
   def window_shape(self) -> tuple[int, ...]:
     """The window's extent per ref dim (squeezed and indexed dims: 1)."""
@@ -249,7 +261,7 @@ class Indexer:
           raise IndexerError(f"{what} dim {d} must have size 1, got {size}")
       if d in self.indexed_dims and off != 0:
         raise IndexerError(f"indexed dim {d} must have static offset 0")
-      extent = (size - 1) * stride + 1 if size > 0 else 0
+      extent = window_extent(size, stride)
       if extent > self.ref_shape[d]:
         raise IndexerError(
             f"window of {size} elements with stride {stride} in dim {d} does not "

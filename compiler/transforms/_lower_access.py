@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
-from refhlo.compiler.dialect.indexer import ELEMENTWISE, Indexer
+from refhlo.compiler.dialect.indexer import ELEMENTWISE, Indexer, window_extent
 from refhlo.compiler.dialect.types import DYNAMIC, active_memo
 
 def _cached(fn):
@@ -339,10 +339,6 @@ def affine(base: int | Clamped, mult: int, o: int | Clamped) -> int | Clamped:
   return Clamped(stablehlo.AddOp(offset_value(base, t), ov).result)
 
 
-def extent(size: int, stride: int) -> int:
-  return (size - 1) * stride + 1 if size > 0 else 0
-
-
 # -- composing indexers with lenses -------------------------------------------------
 
 
@@ -357,7 +353,7 @@ def _view_offsets(lens: Lens, idx: Indexer, dyn: Sequence[ir.Value],
       out.append(o)
       continue
     v = next(it)
-    hi = lens.shape[j] - extent(idx.sizes[j], idx.strides[j])
+    hi = lens.shape[j] - idx.extent(j)
     if raw_ok:
       out.append(Raw(v))
     else:
@@ -406,7 +402,7 @@ def root_access(lens: Lens, idx: Indexer, dyn: Sequence[ir.Value],
       if r is not None and lens.is_direct(r):
         offs.append(Raw(v))
       else:
-        hi = lens.shape[j] - extent(idx.sizes[j], idx.strides[j])
+        hi = lens.shape[j] - idx.extent(j)
         offs.append(Clamped(clamp_to(v, hi)))
     else:
       offs.append(o)
@@ -466,7 +462,7 @@ def _clamped_offset(acc: RootAccess, r: int, elt: ir.Type) -> ir.Value:
   d = acc.dims[r]
   assert isinstance(d, Window)
   if isinstance(d.offset, Raw):
-    return clamp_to(d.offset.value, acc.lens.root_shape[r] - extent(d.size, d.stride), elt)
+    return clamp_to(d.offset.value, acc.lens.root_shape[r] - window_extent(d.size, d.stride), elt)
   return offset_value(d.offset, elt)
 
 
@@ -480,7 +476,7 @@ def read(cur: ir.Value, acc: RootAccess) -> ir.Value:
     root = acc.lens.root_shape
     starts = [d.offset if d.size > 0 else min(d.offset, root[r])
               for r, d in enumerate(acc.dims)]
-    limits = [d.offset + extent(d.size, d.stride) if d.size > 0 else starts[r]
+    limits = [d.offset + window_extent(d.size, d.stride) if d.size > 0 else starts[r]
               for r, d in enumerate(acc.dims)]
     strides = [d.stride if d.size > 1 else 1 for d in acc.dims]
     t = ir.RankedTensorType.get(list(acc.window_shape), acc.elt)

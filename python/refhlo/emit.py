@@ -43,7 +43,7 @@ from refhlo.compiler.dialect import (DYNAMIC, Indexer, IndexerError,
                                      RefFreezeOp, RefGetOp, RefNewOp,
                                      RefSetOp, RefSwapOp, RefViewOp,
                                      ref_type, ref_value_type)
-from refhlo.compiler.dialect.indexer import ELEMENTWISE, WINDOW
+from refhlo.compiler.dialect.indexer import ELEMENTWISE, WINDOW, window_extent
 
 
 class EmitError(Exception):
@@ -236,7 +236,7 @@ def _access(nd: Any, ref_shape: tuple[int, ...], mode: str | None = None
       if not isinstance(size, (int, np.integer)):
         raise EmitError("slices of dynamic size are not supported")
       size, stride = int(size), int(stride)
-      offset, value = _offset(x.start, n, (size - 1) * stride + 1 if size > 0 else 0,
+      offset, value = _offset(x.start, n, window_extent(size, stride),
                               elementwise, is_int=False)
     elif not advanced:
       size, stride = 1, 1
@@ -375,7 +375,7 @@ def _is_static(nd: Any) -> bool:
       if not isinstance(x.size, (int, np.integer)):
         return False
       size, stride = int(x.size), int(x.stride)
-      extent = (size - 1) * stride + 1 if size > 0 else 0
+      extent = window_extent(size, stride)
       if s is None or s < 0 or s + extent > n:
         return False
     else:
@@ -401,7 +401,7 @@ class _FoldedIndexer:
         continue
       a, m, step = next(it), int(x.size), int(x.stride)
       if isinstance(a, jp.Slice):
-        start = _window_start(a.start, m, (int(a.size) - 1) * int(a.stride) + 1)
+        start = _window_start(a.start, m, window_extent(int(a.size), int(a.stride)))
         out.append(jp.Slice(_affine(x.start, step, start), a.size,
                             step * int(a.stride)))
       else:

@@ -33,6 +33,7 @@ from refhlo.compiler.dialect import (
     ref_type,
     ref_value_type,
 )
+from refhlo.compiler.dialect.indexer import window_extent
 from refhlo.compiler.dialect.types import RefTypeError, is_numeric
 from refhlo.compiler.pipeline import PipelineFailure, run_pipeline
 from refhlo.compiler.transforms.ref_verify import VerifyError, verify_module
@@ -128,6 +129,17 @@ def test_value_shape_indexed_squeezed_and_dynamic():
   idx.check()
   assert idx.value_shape == (5,)
   assert idx.num_operands() == 2
+
+
+def test_window_extent():
+  # First to last element inclusive; an empty window spans nothing, at any
+  # stride (a stride-3 window of 0 elements must not span -2).
+  idx = Indexer((8, 9, 5), (0, 1, 5), (4, 3, 0), (1, 3, 3))
+  idx.check()
+  assert [idx.extent(d) for d in range(3)] == [4, 7, 0]
+  assert window_extent(1, 5) == 1 and window_extent(0, 3) == 0
+  with pytest.raises(IndexerError, match="does not fit"):
+    Indexer((8, 6), (0, 0), (1, 3), (1, 3)).check()  # spans 7 of 6
 
 
 def test_empty_window_is_valid():
