@@ -31,9 +31,9 @@ from __future__ import annotations
 from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
+from refhlo.compiler import builders as hb
 from refhlo.compiler import irutil
 from refhlo.compiler.sharding import ShardingError, parse_sharding
-from refhlo.compiler.transforms import _lower_access as la
 
 _ELEMENTWISE = frozenset({
     "stablehlo.add", "stablehlo.subtract", "stablehlo.multiply", "stablehlo.divide",
@@ -117,14 +117,14 @@ def _rewrite(dus: ir.Operation, tiled: frozenset[int]) -> bool:
     if full is None:
       return False
     mask = None
-    elt_i32 = la.i32()
+    elt_i32 = hb.i32()
     for d in partial:
       lo, hi = window[d]
       iota = stablehlo.IotaOp(ir.RankedTensorType.get(shape, elt_i32),
                               ir.IntegerAttr.get(ir.IntegerType.get_signless(64), d)).result
       inside = stablehlo.AndOp(
-          la.compare(iota, la.int_const(lo, elt_i32, shape), "GE"),
-          la.compare(iota, la.int_const(hi, elt_i32, shape), "LT")).result
+          hb.compare(iota, hb.int_const(lo, elt_i32, shape), "GE"),
+          hb.compare(iota, hb.int_const(hi, elt_i32, shape), "LT")).result
       mask = inside if mask is None else stablehlo.AndOp(mask, inside).result
     new = stablehlo.SelectOp(mask, full, buf).result
   dus.results[0].replace_all_uses_with(new)
@@ -209,7 +209,7 @@ class _Widen:
     win_t = ir.RankedTensorType.get(self.sizes, elt)
     if ir.RankedTensorType(v.type).shape != self.sizes:
       v = stablehlo.ReshapeOp(win_t, v).result
-    zero = la.zeros(ir.RankedTensorType.get([], elt))
+    zero = hb.zeros(ir.RankedTensorType.get([], elt))
     shape = list(self.full_type.shape)
     low = [lo for lo, _ in self.window]
     high = [n - hi for (_, hi), n in zip(self.window, shape)]

@@ -34,6 +34,7 @@ import dataclasses
 
 from jaxlib.mlir import ir
 
+from refhlo.compiler import builders as hb
 from refhlo.compiler import irutil
 from refhlo.compiler.analysis.effects import analyze_effects
 from refhlo.compiler.dialect.indexer import Indexer, IndexerError
@@ -450,7 +451,7 @@ class _Rewriter:
     self._count("refs-promoted")
     t = self._value_type(op, op.results[0].type)
     self.lenses[op.results[0]] = la.Lens.identity(op.results[0], t)
-    env[op.results[0]] = la.zeros(t)
+    env[op.results[0]] = hb.zeros(t)
     self.dead.append(op)
 
   def _view(self, op: ir.Operation, env) -> None:

@@ -62,9 +62,9 @@ import numpy as np
 from jaxlib.mlir import ir
 from jaxlib.mlir.dialects import stablehlo
 
+from refhlo.compiler import builders as hb
 from refhlo.compiler import irutil
 from refhlo.compiler.passes import Pass
-from refhlo.compiler.transforms import _lower_access as la
 from refhlo.compiler.transforms import _masked_updates
 
 REF_RESULTS_ATTR = "refhlo.ref_results"
@@ -267,7 +267,7 @@ def _clamp_starts(op: ir.Operation) -> int:
     for k, (n, size) in enumerate(zip(operand_shape, sizes)):
       start = op.operands[first + k]
       if not _within(start, n - size):
-        op.operands[first + k] = la.clamp_range(start, 0, n - size)
+        op.operands[first + k] = hb.clamp_range(start, 0, n - size)
         clamped += 1
   return clamped
 
@@ -285,12 +285,12 @@ def _clamp_gather_indices(op: ir.Operation) -> int:
   itype = ir.RankedTensorType(indices.type)
   elt, shape = itype.element_type, list(itype.shape)
   width = ir.IntegerType(elt).width
-  tmax = (1 << (width if la.is_unsigned(elt) else width - 1)) - 1
+  tmax = (1 << (width if hb.is_unsigned(elt) else width - 1)) - 1
   his = [min(h, tmax) for h in his]
   with ir.InsertionPoint(op), op.location:
-    lo = la.int_const(0, elt, shape)
+    lo = hb.int_const(0, elt, shape)
     if len(set(his)) == 1:
-      hi = la.int_const(his[0], elt, shape)
+      hi = hb.int_const(his[0], elt, shape)
     else:  # one bound per index component, along the index vector dim
       vec = ir.RankedTensorType.get([len(his)], elt)
       attr = ir.DenseElementsAttr.get(np.array(his, _np_int(elt)), type=vec)
@@ -302,7 +302,7 @@ def _clamp_gather_indices(op: ir.Operation) -> int:
 
 def _np_int(elt: ir.Type) -> type:
   width = ir.IntegerType(elt).width
-  return np.dtype(("u" if la.is_unsigned(elt) else "i") + str(max(width, 8) // 8))
+  return np.dtype(("u" if hb.is_unsigned(elt) else "i") + str(max(width, 8) // 8))
 
 
 def _within(v: ir.Value, hi: int, depth: int = 8) -> bool:
@@ -335,9 +335,9 @@ def _within(v: ir.Value, hi: int, depth: int = 8) -> bool:
 
 
 def _widens(src: ir.Value, dst: ir.Value) -> bool:
-  a, b = la.elt_of(src), la.elt_of(dst)
+  a, b = hb.elt_of(src), hb.elt_of(dst)
   return (isinstance(a, ir.IntegerType) and isinstance(b, ir.IntegerType)
-          and la.is_unsigned(a) == la.is_unsigned(b)
+          and hb.is_unsigned(a) == hb.is_unsigned(b)
           and ir.IntegerType(a).width <= ir.IntegerType(b).width)
 
 
@@ -417,7 +417,7 @@ def _shape_branch_op(op: ir.Operation, ctx: _Context, fname: str) -> bool:
   cur = [_incoming(op, vs, ch) for vs, ch in zip(vals, changes)]
   keep = [p for p in range(len(op.results)) if p not in positions]
   with ir.InsertionPoint(op), op.location:
-    cur = [c if c is not None else la.zeros(ir.RankedTensorType(vs[0].type))
+    cur = [c if c is not None else hb.zeros(ir.RankedTensorType(vs[0].type))
            for c, vs in zip(cur, vals)]
   # The shaping below works on an op whose results are the `keep` ones, with
   # the buffers as extra trailing terminator operands.
@@ -536,14 +536,14 @@ def _permuted_index(name: str, index: ir.Value, k: int, last: int) -> ir.Value:
   elt = ir.RankedTensorType(t).element_type
 
   def c(v: int) -> ir.Value:
-    return la.int_const(v, elt)
+    return hb.int_const(v, elt)
 
   # Out-of-range indices select the last branch: normalise first.
-  in_range = stablehlo.AndOp(la.compare(index, c(0), "GE"),
-                             la.compare(index, c(last + 1), "LT")).result
+  in_range = stablehlo.AndOp(hb.compare(index, c(0), "GE"),
+                             hb.compare(index, c(last + 1), "LT")).result
   e = stablehlo.SelectOp(in_range, index, c(last)).result
-  was_last = stablehlo.SelectOp(la.compare(e, c(last), "EQ"), c(k), e).result
-  return stablehlo.SelectOp(la.compare(e, c(k), "EQ"), c(last), was_last).result
+  was_last = stablehlo.SelectOp(hb.compare(e, c(last), "EQ"), c(k), e).result
+  return stablehlo.SelectOp(hb.compare(e, c(k), "EQ"), c(last), was_last).result
 
 
 def _hoist_of(j: int, vals: list[ir.Value], cur: ir.Value, modifies: list[bool],
@@ -564,12 +564,12 @@ def _hoist_of(j: int, vals: list[ir.Value], cur: ir.Value, modifies: list[bool],
     if window is not None and t != window:
       return None
     window = t
-    elts.update(str(la.elt_of(o)) for o in list(dus.operands)[2:])
+    elts.update(str(hb.elt_of(o)) for o in list(dus.operands)[2:])
     updates.append(dus)
   if window is None:
     return None
   if len(elts) == 1:
-    elt = la.elt_of(next(d for d in updates if d is not None).operands[2])
+    elt = hb.elt_of(next(d for d in updates if d is not None).operands[2])
   elif elts <= {"i32", "i64"}:
     elt = ir.IntegerType.get_signless(64)  # i32 offsets widen exactly
   else:
@@ -611,11 +611,11 @@ def _branches_hoisted(op: ir.Operation, n: int, cur: list[ir.Value],
       for h in plan.hoisted:
         dus = h.updates[k]
         if dus is None:  # the window at offset 0, unchanged
-          offs = [la.int_const(0, h.offset_type)] * len(h.window.shape)
-          window = la._op("stablehlo.dynamic_slice", h.window, [cur[h.j]] + offs,
+          offs = [hb.int_const(0, h.offset_type)] * len(h.window.shape)
+          window = hb.build("stablehlo.dynamic_slice", h.window, [cur[h.j]] + offs,
                           {"slice_sizes": ir.DenseI64ArrayAttr.get(list(h.window.shape))})
         else:
-          offs = [la.convert(o, h.offset_type) for o in list(dus.operands)[2:]]
+          offs = [hb.convert(o, h.offset_type) for o in list(dus.operands)[2:]]
           window = dus.operands[1]
         new_ops += offs + [window]
     irutil.replace_terminator(ret, new_ops)
@@ -632,7 +632,7 @@ def _branches_hoisted(op: ir.Operation, n: int, cur: list[ir.Value],
       operands[0] = _permuted_index(op.name, operands[0], k, last)
   types = [r.type for r in op.results] + [cur[j].type for j in whole_js]
   for h in plan.hoisted:
-    types += [la.scalar_type(h.offset_type)] * len(h.window.shape) + [h.window]
+    types += [hb.scalar_type(h.offset_type)] * len(h.window.shape) + [h.window]
   loc = op.location
   new = irutil.rebuild(op, operands, types, order)
   out = list(cur)
@@ -644,7 +644,7 @@ def _branches_hoisted(op: ir.Operation, n: int, cur: list[ir.Value],
       rank = len(h.window.shape)
       parts = [new.results[at + i] for i in range(rank + 1)]
       at += rank + 1
-      out[h.j] = la._op("stablehlo.dynamic_update_slice", cur[h.j].type,
+      out[h.j] = hb.build("stablehlo.dynamic_update_slice", cur[h.j].type,
                         [cur[h.j], parts[rank]] + parts[:rank])
   return out
 
@@ -664,13 +664,13 @@ def _branches_as_loops(op: ir.Operation, n: int, cur: list[ir.Value],
     if op.name == "stablehlo.if":
       flags = {0: index, 1: stablehlo.NotOp(index).result}
     else:
-      elt = la.elt_of(index)
-      last = la.int_const(num - 1, elt)
-      in_range = stablehlo.AndOp(la.compare(index, la.int_const(0, elt), "GE"),
-                                 la.compare(index, la.int_const(num, elt), "LT")).result
+      elt = hb.elt_of(index)
+      last = hb.int_const(num - 1, elt)
+      in_range = stablehlo.AndOp(hb.compare(index, hb.int_const(0, elt), "GE"),
+                                 hb.compare(index, hb.int_const(num, elt), "LT")).result
       e = stablehlo.SelectOp(in_range, index, last).result
-      flags = {k: la.compare(e, la.int_const(k, elt), "EQ") for k in writers}
-    zeros = [la.zeros(ir.RankedTensorType(t)) for t in res_types]
+      flags = {k: hb.compare(e, hb.int_const(k, elt), "EQ") for k in writers}
+    zeros = [hb.zeros(ir.RankedTensorType(t)) for t in res_types]
   case = irutil.rebuild(op, [index], res_types)
   for k in range(num):
     if k not in writers:
@@ -704,7 +704,7 @@ def _branches_as_loops(op: ir.Operation, n: int, cur: list[ir.Value],
         irutil.replace_in(ops, cur[j], v)
     ret_ops = list(ret.operands)
     with ir.InsertionPoint(body), ret.location:
-      done = la.int_const(0, i1)
+      done = hb.int_const(0, i1)
       ir.Operation.create("stablehlo.return", results=[],
                           operands=[done] + ret_ops[:n] + [ret_ops[n + j] for j in js])
     ret_loc = ret.location

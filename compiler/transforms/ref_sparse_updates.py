@@ -39,6 +39,7 @@ from jaxlib.mlir import ir
 from jaxlib.mlir._mlir_libs._mlir import rewrite
 from jaxlib.mlir.dialects import stablehlo
 
+from refhlo.compiler import builders as hb
 from refhlo.compiler.dialect.indexer import Indexer
 from refhlo.compiler.dialect.ops import RefAddUpdateOp, op_names
 from refhlo.compiler.dialect.types import RefTypeError, is_numeric, is_ref_type, ref_value_type
@@ -344,8 +345,7 @@ def _scalar_value(s: Scalar, elt: ir.Type) -> ir.Value:
     return s.value
   t = ir.RankedTensorType.get([], elt)
   attr = ir.DenseElementsAttr.get_splat(t, s.attr)
-  return ir.Operation.create("stablehlo.constant", results=[t],
-                             attributes={"value": attr}).results[0]
+  return hb.build("stablehlo.constant", t, [], {"value": attr})
 
 
 def _emit_update(m: SparseUpdate, ref: ir.Value, write: ir.Operation
@@ -358,20 +358,15 @@ def _emit_update(m: SparseUpdate, ref: ir.Value, write: ir.Operation
   with ir.InsertionPoint(write), write.location:
     for f in m.factors:
       s = _scalar_value(f, upd_t.element_type)
-      b = ir.Operation.create(
-          "stablehlo.broadcast_in_dim", results=[upd_t], operands=[s],
-          attributes={"broadcast_dimensions": ir.DenseI64ArrayAttr.get([])}).results[0]
-      upd = ir.Operation.create("stablehlo.multiply", results=[upd_t],
-                                operands=[upd, b]).results[0]
+      b = hb.build("stablehlo.broadcast_in_dim", upd_t, [s],
+                   {"broadcast_dimensions": ir.DenseI64ArrayAttr.get([])})
+      upd = hb.build("stablehlo.multiply", upd_t, [upd, b])
     if m.negated:
-      upd = ir.Operation.create("stablehlo.negate", results=[upd_t],
-                                operands=[upd]).results[0]
+      upd = hb.build("stablehlo.negate", upd_t, [upd])
     idx = m.indices
     idx_t = ir.RankedTensorType(idx.type)
     if m.implicit_index_dim:
-      t = ir.RankedTensorType.get(list(idx_t.shape) + [1], idx_t.element_type)
-      idx = ir.Operation.create("stablehlo.reshape", results=[t],
-                                operands=[idx]).results[0]
+      idx = hb.reshape(idx, list(idx_t.shape) + [1])
     batch = tuple(ir.RankedTensorType(idx.type).shape)[:-1]
     indexer = Indexer(
         ref_shape=shape, offsets=(0,) * len(shape),

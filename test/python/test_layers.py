@@ -31,6 +31,11 @@ FORBIDDEN = {
     "xla": ("refhlo.compiler.transforms", "refhlo.compiler.analysis",
             "refhlo.compiler.interpreter", "refhlo.compiler.tools"),
     "hlo_text.py": ("refhlo",),
+    "builders.py": ("refhlo.compiler.analysis", "refhlo.compiler.transforms",
+                    "refhlo.compiler.tools", "refhlo.compiler.pipeline",
+                    "refhlo.compiler.passes", "refhlo.compiler.xla",
+                    "refhlo.compiler.interpreter", "refhlo.compiler.dialect.ops",
+                    "refhlo.compiler.dialect.verifier"),
 }
 
 
