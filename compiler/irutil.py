@@ -7,6 +7,7 @@ lands everywhere at once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -76,6 +77,55 @@ def module_funcs(module: ir.Operation) -> dict[str, ir.Operation]:
           elif len(op.regions):
             stack.append(op)
   return funcs
+
+
+def attr_dicts(attrs: ir.OpAttributeMap, name: str, n: int | None = None
+               ) -> list[dict[str, ir.Attribute]]:
+  """A function's `arg_attrs` / `res_attrs` as plain dicts: `n` of them
+  (padded with empty ones, cut beyond), or as many as the array holds."""
+  out: list[dict[str, ir.Attribute]] = []
+  if name in attrs:
+    for d in ir.ArrayAttr(attrs[name]):
+      d = ir.DictAttr(d)
+      out.append({d[j].name: d[j].attr for j in range(len(d))})
+  if n is not None:
+    out = out[:n] + [{} for _ in range(n - len(out))]
+  return out
+
+
+@dataclasses.dataclass
+class Signature:
+  """A `func.func`'s signature as plain Python, to rewrite and write back:
+  argument and result types, and their attribute dicts (one per argument /
+  result). The one signature rewriter: passes that change a function's
+  arguments or results edit a `Signature` and `apply` it."""
+  inputs: list[ir.Type]
+  results: list[ir.Type]
+  arg_attrs: list[dict[str, ir.Attribute]]
+  res_attrs: list[dict[str, ir.Attribute]]
+  had_arg_attrs: bool
+  had_res_attrs: bool
+
+  @classmethod
+  def of(cls, f: ir.Operation) -> Signature:
+    attrs = f.attributes
+    ftype = ir.FunctionType(ir.TypeAttr(attrs["function_type"]).value)
+    inputs, results = list(ftype.inputs), list(ftype.results)
+    return cls(inputs, results, attr_dicts(attrs, "arg_attrs", len(inputs)),
+               attr_dicts(attrs, "res_attrs", len(results)),
+               "arg_attrs" in attrs, "res_attrs" in attrs)
+
+  def apply(self, f: ir.Operation) -> None:
+    """Writes `function_type` and the attribute arrays (padded with empty
+    dicts to the new arity); an array is written when it was there before
+    or holds something, so a function without one keeps none."""
+    attrs = f.attributes
+    attrs["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(self.inputs, self.results))
+    for name, dicts, n, had in (("arg_attrs", self.arg_attrs, len(self.inputs), self.had_arg_attrs),
+                                ("res_attrs", self.res_attrs, len(self.results), self.had_res_attrs)):
+      dicts = dicts[:n] + [{} for _ in range(n - len(dicts))]
+      if had or any(dicts):
+        attrs[name] = ir.ArrayAttr.get([ir.DictAttr.get(d) for d in dicts])
 
 
 def terminator_of(region: ir.Region) -> ir.Operation:

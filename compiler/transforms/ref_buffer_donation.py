@@ -11,9 +11,10 @@ import dataclasses
 
 from jaxlib.mlir import ir
 
+from refhlo.compiler import irutil
 from refhlo.compiler.analysis.alias import AliasAnalysis, Root
-from refhlo.compiler.irutil import callee_name
 from refhlo.compiler.analysis.effects import analyze_effects
+from refhlo.compiler.irutil import callee_name
 from refhlo.compiler.dialect.ops import RefGetOp, RefNewOp
 from refhlo.compiler.dialect.types import ref_value_type
 from refhlo.compiler.dialect.verifier import REF_SHARDING
@@ -29,21 +30,6 @@ SDY_SHARDING = "sdy.sharding"
 RESULT_ATTRS_FROM_ARG = (SDY_SHARDING, "mhlo.sharding", "mhlo.layout_mode",
                          "mhlo.memory_kind")
 """Argument attributes copied onto the trailing result of a donated ref."""
-
-
-def _dict_list(attrs: ir.OpAttributeMap, name: str, n: int) -> list[dict[str, ir.Attribute]]:
-  """`arg_attrs` / `res_attrs` as n plain dicts."""
-  out: list[dict[str, ir.Attribute]] = [{} for _ in range(n)]
-  if name in attrs:
-    for i, d in enumerate(ir.ArrayAttr(attrs[name])):
-      if i < n:
-        d = ir.DictAttr(d)
-        out[i] = {d[j].name: d[j].attr for j in range(len(d))}
-  return out
-
-
-def _to_array(dicts: list[dict[str, ir.Attribute]]) -> ir.ArrayAttr:
-  return ir.ArrayAttr.get([ir.DictAttr.get(d) for d in dicts])
 
 
 @dataclasses.dataclass
@@ -131,8 +117,8 @@ func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasin
                         f"public function @{name} takes refs and is called inside "
                         "the module; buffer donation would change its signature "
                         "(make it private)")
-      arg_attrs = _dict_list(info.op.attributes, "arg_attrs",
-                             len(info.op.regions[0].blocks[0].arguments))
+      arg_attrs = irutil.attr_dicts(info.op.attributes, "arg_attrs",
+                                    len(info.op.regions[0].blocks[0].arguments))
       for i in info.ref_args:
         if ALIASING_OUTPUT in arg_attrs[i]:
           raise PassError(info.op.regions[0].blocks[0].arguments[i],
@@ -200,13 +186,10 @@ def _final_value(ref: ir.Value, ret: ir.Operation) -> ir.Value:
 
 
 def _donate(fop: ir.Operation, ref_args: list[int], donated: list[int]) -> None:
-  attrs = fop.attributes
-  ftype = ir.FunctionType(ir.TypeAttr(attrs["function_type"]).value)
-  inputs, results = list(ftype.inputs), list(ftype.results)
-  n_in, n_res = len(inputs), len(results)
-  arg_attrs = _dict_list(attrs, "arg_attrs", n_in)
-  res_attrs = _dict_list(attrs, "res_attrs", n_res)
-  had_res_attrs = "res_attrs" in attrs
+  sig = irutil.Signature.of(fop)
+  inputs, results = sig.inputs, sig.results
+  arg_attrs, res_attrs = sig.arg_attrs, sig.res_attrs
+  n_res = len(results)
   entry = fop.regions[0].blocks[0]
 
   new_refs: dict[int, ir.Value] = {}
@@ -250,11 +233,7 @@ def _donate(fop: ir.Operation, ref_args: list[int], donated: list[int]) -> None:
                           loc=ret.location, ip=ip)
       ret.erase()
 
-  attrs["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(inputs, results))
-  if any(arg_attrs) or "arg_attrs" in attrs:
-    attrs["arg_attrs"] = _to_array(arg_attrs)
-  if any(res_attrs) or had_res_attrs:
-    attrs["res_attrs"] = _to_array(res_attrs)
+  sig.apply(fop)
 
 
 PASS = RefBufferDonation

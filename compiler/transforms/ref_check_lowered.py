@@ -26,6 +26,7 @@ import re
 
 from jaxlib.mlir import ir
 
+from refhlo.compiler import irutil
 from refhlo.compiler.dialect.types import is_ref_type
 from refhlo.compiler.passes import Pass, PassFailure, emit_error
 from refhlo.compiler.sharding import sharding_problem
@@ -221,7 +222,7 @@ class _Checker:
 
     aliased: dict[int, int] = {}  # result -> argument
     bad_shardings: set[str] = set()
-    for i, d in enumerate(_dicts(attrs, "arg_attrs")):
+    for i, d in enumerate(irutil.attr_dicts(attrs, "arg_attrs")):
       what = f"argument #{i} of @{name}"
       alias = d.get(ALIASING_OUTPUT)
       if alias is not None:
@@ -248,7 +249,7 @@ class _Checker:
           bad_shardings.add(str(d[MHLO_SHARDING]))
           out.append((at(i), f"{what} has a malformed '{MHLO_SHARDING}' "
                       f"{d[MHLO_SHARDING]}: {why}"))
-    for k, d in enumerate(_dicts(attrs, "res_attrs")):
+    for k, d in enumerate(irutil.attr_dicts(attrs, "res_attrs")):
       # A sharding copied from an argument (buffer donation) was reported there.
       if MHLO_SHARDING not in d or str(d[MHLO_SHARDING]) in bad_shardings:
         continue
@@ -267,17 +268,6 @@ class _Checker:
     if why is None:
       return None
     return f"'{op.name}' has a malformed '{MHLO_SHARDING}' {attr}: {why}"
-
-
-def _dicts(attrs: ir.OpAttributeMap, name: str) -> list[dict[str, ir.Attribute]]:
-  """`arg_attrs` / `res_attrs` as plain dicts (empty when absent)."""
-  if name not in attrs:
-    return []
-  out = []
-  for d in ir.ArrayAttr(attrs[name]):
-    d = ir.DictAttr(d)
-    out.append({d[j].name: d[j].attr for j in range(len(d))})
-  return out
 
 
 @dataclasses.dataclass

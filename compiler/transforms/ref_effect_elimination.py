@@ -301,24 +301,6 @@ def _indexer(op: ir.Operation) -> Indexer:
   return idx
 
 
-def _update_attr_arrays(f: ir.Operation, ref_params: list[int],
-                        num_old_args: int, num_results: int) -> None:
-  """Keeps `arg_attrs`/`res_attrs` in step with the rewritten signature: each
-  ref parameter's attributes move with it to the trailing tensor argument that
-  replaced it; added results get empty attribute dicts."""
-  attrs = f.attributes
-  if "arg_attrs" in attrs and ref_params:
-    old = list(ir.ArrayAttr(attrs["arg_attrs"]))
-    moved = set(ref_params)
-    kept = [old[i] for i in range(num_old_args) if i not in moved]
-    attrs["arg_attrs"] = ir.ArrayAttr.get(kept + [old[i] for i in ref_params])
-  if "res_attrs" in attrs:
-    old = list(ir.ArrayAttr(attrs["res_attrs"]))
-    if len(old) < num_results:
-      empty = ir.DictAttr.get({})
-      attrs["res_attrs"] = ir.ArrayAttr.get(old + [empty] * (num_results - len(old)))
-
-
 class _Rewriter:
   """Promotes the refs of one function."""
 
@@ -361,12 +343,16 @@ class _Rewriter:
         raise PassError(f, "internal: a ref parameter is still used")
       block.erase_argument(a.arg_number)
     # The signature: ref params are now tensors; written ones are returned.
+    # Each ref parameter's attributes move with it to the trailing tensor
+    # argument that replaced it; added results get empty attribute dicts.
     ret = block.operations[len(block.operations) - 1]
-    old_ft = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
-    f.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(
-        [a.type for a in block.arguments], [v.type for v in ret.operands]))
-    _update_attr_arrays(f, ref_param_numbers,
-                        len(old_ft.inputs), len(ret.operands))
+    sig = irutil.Signature.of(f)
+    moved = set(ref_param_numbers)
+    sig.arg_attrs = ([d for i, d in enumerate(sig.arg_attrs) if i not in moved]
+                     + [sig.arg_attrs[i] for i in ref_param_numbers])
+    sig.inputs = [a.type for a in block.arguments]
+    sig.results = [v.type for v in ret.operands]
+    sig.apply(f)
 
   @staticmethod
   def _value_type(where, t: ir.Type) -> ir.RankedTensorType:
