@@ -46,6 +46,7 @@ import math
 from jaxlib.mlir import ir
 
 from refhlo.compiler import irutil
+from refhlo.compiler.analysis.callgraph import CallGraph
 from refhlo.compiler.dialect.indexer import Indexer, window_extent
 from refhlo.compiler.dialect.ops import op_names
 from refhlo.compiler.dialect.types import DYNAMIC, is_ref_type, ref_shape
@@ -247,10 +248,12 @@ class AliasAnalysis:
     self._value_func: dict[ir.Value, str] = {}
     self._root_shape: dict[Root, tuple[int, ...]] = {}
     self._param: dict[Root, frozenset[tuple[Root, Window]]] = {}
-    self._recursive: set[str] = set()
     self._collect()
+    # The call graph from the calls `_collect` gathered (no second walk).
+    self.call_graph = CallGraph({n: i.op for n, i in self.functions.items()},
+                                {n: i.call_sites for n, i in self.functions.items()})
     self._solve()
-    self._find_recursion()
+    self._recursive = self.call_graph.recursive()
 
   # -- gathering -------------------------------------------------------------
 
@@ -317,10 +320,7 @@ class AliasAnalysis:
 
   def _solve(self) -> None:
     """Binds every parameter to what its call sites pass, to a fixpoint."""
-    called: set[str] = set()
-    for info in self.functions.values():
-      for call in info.call_sites:
-        called.add(callee_name(call))
+    called = self.call_graph.called()
     for name, info in self.functions.items():
       if not info.has_body:
         continue
@@ -352,22 +352,6 @@ class AliasAnalysis:
             if new != old:
               self._param[root] = new
               changed = True
-
-  def _find_recursion(self) -> None:
-    """Functions on a call-graph cycle (their allocations are not unique)."""
-    graph = {name: {callee_name(c) for c in info.call_sites}
-             for name, info in self.functions.items()}
-    for start in graph:
-      seen, stack = set(), list(graph[start])
-      while stack:
-        n = stack.pop()
-        if n == start:
-          self._recursive.add(start)
-          break
-        if n in seen or n not in graph:
-          continue
-        seen.add(n)
-        stack.extend(graph[n])
 
   # -- queries -------------------------------------------------------------
 

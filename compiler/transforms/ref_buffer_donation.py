@@ -14,7 +14,6 @@ from jaxlib.mlir import ir
 from refhlo.compiler import irutil
 from refhlo.compiler.analysis.alias import AliasAnalysis, Root
 from refhlo.compiler.analysis.effects import analyze_effects
-from refhlo.compiler.irutil import callee_name
 from refhlo.compiler.dialect.ops import RefGetOp, RefNewOp
 from refhlo.compiler.dialect.types import ref_value_type
 from refhlo.compiler.dialect.verifier import REF_SHARDING
@@ -100,10 +99,7 @@ func.func @main(%arg0: tensor<4xf32> {mhlo.sharding = "{replicated}", tf.aliasin
   def run(self, module: ir.Operation) -> None:
     aa = AliasAnalysis(module)
     me = analyze_effects(module, aa)
-    callers: dict[str, ir.Operation] = {}
-    for info in aa.functions.values():
-      for call in info.call_sites:
-        callers.setdefault(callee_name(call), call)
+    callers = aa.call_graph.call_sites()
     todo = []
     kills: list[ir.Operation] | None = None  # gathered once, when needed
     for name, info in aa.functions.items():

@@ -36,6 +36,7 @@ from jaxlib.mlir import ir
 
 from refhlo.compiler import builders as hb
 from refhlo.compiler import irutil
+from refhlo.compiler.analysis.callgraph import CallGraph
 from refhlo.compiler.analysis.effects import analyze_effects
 from refhlo.compiler.dialect.indexer import Indexer, IndexerError
 from refhlo.compiler.dialect.ops import REF_OPS, op_names
@@ -78,11 +79,18 @@ def _uses_refs(op: ir.Operation) -> bool:
 @dataclasses.dataclass
 class _Module:
   """The functions of a module and what each does to its ref parameters."""
-  funcs: dict[str, ir.Operation]
+  # Functions and their calls (kept current by `_inline_aliased_calls`, so
+  # each function is walked once for its calls).
+  graph: CallGraph
   written: dict[str, list[bool]]  # per parameter: written (ref params only)
-  # The `func.call` ops of each function, in walk order (kept current by
-  # `_inline_aliased_calls`, so each function is walked once for its calls).
-  calls: dict[str, list[ir.Operation]] = dataclasses.field(default_factory=dict)
+
+  @property
+  def funcs(self) -> dict[str, ir.Operation]:
+    return self.graph.funcs
+
+  @property
+  def calls(self) -> dict[str, list[ir.Operation]]:
+    return self.graph.calls
 
 
 @dataclasses.dataclass
@@ -144,7 +152,7 @@ func.func @main(%arg0: tensor<8x4xf32>, %arg1: tensor<i32>, %arg2: tensor<4xf32>
       self._run(module)
 
   def _run(self, module: ir.Operation) -> None:
-    mod = _collect(module)
+    mod = _Module(CallGraph.of(module), {})
     order = _call_order(mod)
     self.stat("calls-inlined").add(_inline_aliased_calls(mod, order))
     _summarize(mod, module)
@@ -167,18 +175,6 @@ PASS = RefEffectElimination
 def _arg_types(f: ir.Operation) -> list[ir.Type]:
   ft = ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
   return list(ft.inputs)
-
-
-def _collect(module: ir.Operation) -> _Module:
-  funcs = irutil.module_funcs(module)
-  calls = {name: list(_calls(f)) for name, f in funcs.items()}
-  return _Module(funcs, {}, calls)
-
-
-def _calls(f: ir.Operation):
-  for op in _walk_ops(f):
-    if op.name == "func.call":
-      yield op
 
 
 def _call_order(mod: _Module) -> list[str]:
@@ -225,7 +221,6 @@ def _inline_aliased_calls(mod: _Module, order: list[str]) -> int:
   returns how many."""
   inlined = 0
   for name in reversed(order):  # callers first: inlined bodies get re-scanned
-    f = mod.funcs[name]
     while True:
       call = next((c for c in mod.calls[name] if _has_ref_operand(c) and _aliased(c)),
                   None)
@@ -233,7 +228,7 @@ def _inline_aliased_calls(mod: _Module, order: list[str]) -> int:
         break
       _inline(call, mod.funcs[_callee_name(call)])
       inlined += 1
-      mod.calls[name] = list(_calls(f))
+      mod.graph.rescan(name)
   return inlined
 
 

@@ -64,6 +64,7 @@ from jaxlib.mlir.dialects import stablehlo
 
 from refhlo.compiler import builders as hb
 from refhlo.compiler import irutil
+from refhlo.compiler.analysis.callgraph import CallGraph
 from refhlo.compiler.passes import Pass
 from refhlo.compiler.transforms import _masked_updates
 
@@ -137,9 +138,9 @@ func.func @f(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
 
   def run(self, module: ir.Operation) -> None:
     with ir.Location.unknown():
-      funcs = irutil.module_funcs(module)
-      ctx = _Context(funcs, _in_loop_funcs(funcs))
-      for f in funcs.values():
+      graph = CallGraph.of(module)
+      ctx = _Context(graph, graph.in_loops())
+      for f in graph.funcs.values():
         self.stat("sharded-updates-masked").add(_masked_updates.mask_sharded_updates(f))
         ops = list(irutil.walk_ops(f))
         for op in ops:
@@ -163,9 +164,8 @@ PASS = RefPrepareForXla
 
 @dataclasses.dataclass
 class _Context:
-  funcs: dict[str, ir.Operation]
-  in_loop: set[str]                                   # may run inside a while
-  has_loop: dict[str, bool] = dataclasses.field(default_factory=dict)  # memo
+  graph: CallGraph
+  in_loop: set[str]  # functions that may run inside a while (graph.in_loops())
 
 
 # -- windows passed to writing callees --------------------------------------------
@@ -468,7 +468,7 @@ def _loops_allowed(op: ir.Operation, writers: list[int], cur: list[ir.Value],
   if not all(_zeroable(r.type) for r in op.results):
     return False
   nested = (fname in ctx.in_loop or irutil.enclosing(op, ("stablehlo.while",)) is not None
-            or any(_contains_loop(op.regions[k], ctx) for k in writers))
+            or any(ctx.graph.runs_loop(op.regions[k]) for k in writers))
   if not nested:
     return True
   # Nested: only if no writer reads a buffer except through its update.
@@ -488,44 +488,6 @@ def _zeroable(t: ir.Type) -> bool:
     return False
   elt = ir.RankedTensorType(t).element_type
   return isinstance(elt, (ir.IntegerType, ir.FloatType))
-
-
-def _contains_loop(where: ir.Region | ir.Operation, ctx: _Context) -> bool:
-  """Whether a while runs inside `where` (directly or through calls)."""
-  ops = (irutil.walk_region_ops(where) if isinstance(where, ir.Region)
-         else irutil.walk_ops(where))
-  for inner in ops:
-    if inner.name == "stablehlo.while":
-      return True
-    if inner.name == "func.call":
-      callee = irutil.callee_name(inner)
-      if callee not in ctx.has_loop:
-        ctx.has_loop[callee] = False  # cut cycles
-        f = ctx.funcs.get(callee)
-        ctx.has_loop[callee] = f is not None and _contains_loop(f, ctx)
-      if ctx.has_loop[callee]:
-        return True
-  return False
-
-
-def _in_loop_funcs(funcs: dict[str, ir.Operation]) -> set[str]:
-  """Functions that may run inside a while loop (called from a loop body or
-  condition, directly or transitively)."""
-  calls = {name: [op for op in irutil.walk_ops(f) if op.name == "func.call"]
-           for name, f in funcs.items()}
-  out: set[str] = set()
-  todo: list[str] = []
-  for cs in calls.values():
-    for call in cs:
-      if irutil.enclosing(call, ("stablehlo.while",)) is not None:
-        todo.append(irutil.callee_name(call))
-  while todo:
-    name = todo.pop()
-    if name in out or name not in funcs:
-      continue
-    out.add(name)
-    todo += [irutil.callee_name(c) for c in calls.get(name, [])]
-  return out
 
 
 def _permuted_index(name: str, index: ir.Value, k: int, last: int) -> ir.Value:

@@ -278,3 +278,74 @@ def test_window_alias_is_sound(c1, c2):
     assert not e1 & e2
   elif res is AliasResult.MUST:
     assert e1 == e2
+
+
+# -- call graph ---------------------------------------------------------------
+
+
+_CALLS = """
+func.func @main(%x: tensor<i32>) -> tensor<i32> {
+  %r = stablehlo.while(%i = %x) : tensor<i32>
+   cond {
+    %c = func.call @cond(%i) : (tensor<i32>) -> tensor<i1>
+    stablehlo.return %c : tensor<i1>
+  } do {
+    %n = func.call @body(%i) : (tensor<i32>) -> tensor<i32>
+    stablehlo.return %n : tensor<i32>
+  }
+  %s = func.call @loops(%r) : (tensor<i32>) -> tensor<i32>
+  return %s : tensor<i32>
+}
+func.func private @cond(%x: tensor<i32>) -> tensor<i1> {
+  %c = stablehlo.constant dense<true> : tensor<i1>
+  return %c : tensor<i1>
+}
+func.func private @body(%x: tensor<i32>) -> tensor<i32> {
+  %y = func.call @leaf(%x) : (tensor<i32>) -> tensor<i32>
+  return %y : tensor<i32>
+}
+func.func private @leaf(%x: tensor<i32>) -> tensor<i32> {
+  return %x : tensor<i32>
+}
+func.func private @loops(%x: tensor<i32>) -> tensor<i32> {
+  %y = func.call @inner(%x) : (tensor<i32>) -> tensor<i32>
+  return %y : tensor<i32>
+}
+func.func private @inner(%x: tensor<i32>) -> tensor<i32> {
+  %r = stablehlo.while(%i = %x) : tensor<i32>
+   cond {
+    %c = stablehlo.constant dense<false> : tensor<i1>
+    stablehlo.return %c : tensor<i1>
+  } do {
+    stablehlo.return %i : tensor<i32>
+  }
+  return %r : tensor<i32>
+}
+func.func private @ping(%x: tensor<i32>) -> tensor<i32> {
+  %y = func.call @pong(%x) : (tensor<i32>) -> tensor<i32>
+  return %y : tensor<i32>
+}
+func.func private @pong(%x: tensor<i32>) -> tensor<i32> {
+  %y = func.call @ping(%x) : (tensor<i32>) -> tensor<i32>
+  return %y : tensor<i32>
+}
+"""
+
+
+def test_call_graph():
+  from refhlo.compiler.analysis.callgraph import CallGraph
+  m = parse(_CALLS)
+  g = CallGraph.of(m.operation)
+  assert g.callees("main") == ["cond", "body", "loops"]
+  # Called from a loop's condition or body, or from a function that is.
+  assert g.in_loops() == {"cond", "body", "leaf"}
+  assert g.recursive() == {"ping", "pong"}
+  assert g.called() == {"cond", "body", "leaf", "loops", "inner", "ping", "pong"}
+  assert g.call_sites()["leaf"].name == "func.call"
+  # A loop runs in @loops only through its callee; none in @body's calls.
+  assert g.runs_loop(g.funcs["loops"]) and g.runs_loop(g.funcs["main"])
+  assert not g.runs_loop(g.funcs["body"]) and not g.runs_loop(g.funcs["ping"])
+  # Alias analysis builds the same graph from its own walk.
+  aa = AliasAnalysis(m)
+  assert aa.call_graph.recursive() == {"ping", "pong"}
+  assert set(aa.call_graph.call_sites()) == g.called()
