@@ -39,7 +39,12 @@ def render() -> str:
     out.append(f"_{p.SUMMARY}_")
     out.append("")
     if isinstance(p, PassPipeline):
-      out.append("Pipeline: `" + ", ".join(p.ELEMENTS) + "`")
+      out.append("Pipeline, in order:")
+      out.append("")
+      for el in p.ELEMENTS:
+        inner = transforms.get_pass(el)
+        out.append(f"- [`{el}`](#{el}): {inner.SUMMARY}" if inner is not None
+                   else f"- `{el}` (upstream MLIR)")
       out.append("")
     else:
       opts = p.options()

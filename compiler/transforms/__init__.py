@@ -1,29 +1,30 @@
 """The pass registry: every pass and pipeline, by flag, loaded lazily.
 
 `get_all_passes()` maps each flag to its `Pass` subclass or `PassPipeline`,
-alphabetically. A test checks that each flag equals the pass's `NAME`, that
-each has a summary, a description with IR and a lit test, and that
-docs/passes.md is generated from here.
+alphabetically. The registry is the package's modules (`_discover`): adding
+a pass is adding its module, nothing else to list. A test checks that each
+flag equals the pass's `NAME`, that each has a summary, a description with
+IR and a lit test, and that docs/passes.md is generated from here.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from refhlo.compiler.passes import Pass, PassPipeline
 
-# flag -> module under refhlo.compiler.transforms defining it (as `PASS`).
-_PASS_MODULES: dict[str, str] = {
-    "ref-alias-analysis": "ref_alias_analysis",
-    "ref-buffer-donation": "ref_buffer_donation",
-    "ref-check-lowered": "ref_check_lowered",
-    "ref-effect-analysis": "ref_effect_analysis",
-    "ref-effect-elimination": "ref_effect_elimination",
-    "ref-prepare-for-xla": "ref_prepare_for_xla",
-    "ref-sparse-updates": "ref_sparse_updates",
-    "ref-to-stablehlo": "ref_to_stablehlo",
-    "ref-verify": "ref_verify",
-}
+
+def _discover() -> dict[str, str]:
+  """flag -> module: each module of this package whose name does not start
+  with `_` defines one pass or pipeline (as `PASS`), and its flag is its
+  name with `-` for `_` (`ref_verify.py` -> `ref-verify`). Listing the
+  modules imports none of them; a test checks each `PASS.NAME` is its flag."""
+  return {m.name.replace("_", "-"): m.name
+          for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")}
+
+
+_PASS_MODULES: dict[str, str] = _discover()
 
 _CACHE: dict[str, type[Pass] | PassPipeline] = {}
 

@@ -13,10 +13,11 @@ PASS = PassPipeline(
     NAME="ref-to-stablehlo",
     SUMMARY="Lower ref programs to plain StableHLO with donated, in-place updated buffers",
     DESCRIPTION="""\
-Runs `ref-verify`, `ref-sparse-updates` (dense gradient updates of a ref
-become indexed in-place updates), `ref-buffer-donation`,
-`ref-effect-elimination`, `ref-prepare-for-xla` (the forms XLA updates in
-place), `canonicalize`, `cse` and `ref-check-lowered`.
+The whole lowering, from a ref program to plain StableHLO whose ref
+buffers XLA updates in place: its elements (`ELEMENTS`; the pass reference
+lists them with their summaries, `ref-opt --dump-pass-pipeline` prints them)
+run in order, and each can be run alone with its own flag.
+
 Before:
 
 ```mlir

@@ -117,3 +117,22 @@ def test_description_examples_are_what_ref_opt_prints(flag):
         k += 1
       assert k < len(got_lines), (flag, label, line, got)
       k += 1
+
+
+def test_registry_is_the_transforms_modules():
+  # One pass per public module of compiler/transforms, its flag the file name.
+  files = {p.stem.replace("_", "-") for p in (ROOT / "compiler" / "transforms").glob("*.py")
+           if not p.stem.startswith("_")}
+  assert set(PASSES) == files
+
+
+@pytest.mark.parametrize("flag", sorted(f for f, p in PASSES.items()
+                                        if isinstance(p, PassPipeline)))
+def test_pipeline_elements_are_listed_once(flag):
+  # The elements live in ELEMENTS only: the description does not repeat them
+  # (the reference lists them from ELEMENTS), and each names a pass.
+  p = PASSES[flag]
+  prose = p.DESCRIPTION.split("```")[0]
+  assert not [el for el in p.ELEMENTS if f"`{el}`" in prose]
+  for el in p.ELEMENTS:
+    assert el in PASSES or el in ("canonicalize", "cse"), el
