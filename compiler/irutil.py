@@ -8,25 +8,63 @@ lands everywhere at once.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import numpy as np
 from jaxlib.mlir import ir
 
 
-def walk_ops(op: ir.Operation) -> Iterator[ir.Operation]:
-  """Every op nested inside (not including) `op`, in pre-order."""
-  for region in op.regions:
-    yield from walk_region_ops(region)
+def walk_ops(op: ir.Operation) -> list[ir.Operation]:
+  """Every op nested inside (not including) `op`, in pre-order: MLIR's own
+  walk (`Operation.walk`, ~2x faster than iterating blocks from Python). A
+  list, taken before the caller looks at any op: rewriting while iterating
+  over it is safe."""
+  out: list[ir.Operation] = []
+  append = out.append
+
+  def visit(o: ir.Operation) -> ir.WalkResult:
+    append(o)
+    return _ADVANCE
+
+  op.walk(visit, ir.WalkOrder.PRE_ORDER)
+  del out[0]  # `op` itself
+  return out
 
 
-def walk_region_ops(region: ir.Region) -> Iterator[ir.Operation]:
-  """Every op inside `region`, in pre-order."""
+def walk_region_ops(region: ir.Region) -> list[ir.Operation]:
+  """Every op inside `region`, in pre-order (a list, as `walk_ops`)."""
+  out: list[ir.Operation] = []
+  append = out.append
+
+  def visit(o: ir.Operation) -> ir.WalkResult:
+    append(o)
+    return _ADVANCE
+
   for block in region.blocks:
     for inner in block.operations:
-      inner = inner.operation
-      yield inner
-      yield from walk_ops(inner)
+      inner.operation.walk(visit, ir.WalkOrder.PRE_ORDER)
+  return out
+
+
+def any_nested_op(op: ir.Operation, pred: Callable[[ir.Operation], bool]) -> bool:
+  """Whether `pred` holds for an op nested inside (not including) `op`; the
+  walk stops at the first one."""
+  found, root = False, True
+
+  def visit(o: ir.Operation) -> ir.WalkResult:
+    nonlocal found, root
+    if root:  # pre-order: `op` itself comes first
+      root = False
+    elif pred(o):
+      found = True
+      return ir.WalkResult.INTERRUPT
+    return _ADVANCE
+
+  op.walk(visit, ir.WalkOrder.PRE_ORDER)
+  return found
+
+
+_ADVANCE = ir.WalkResult.ADVANCE
 
 
 def attrs_of(op: ir.Operation) -> dict[str, ir.Attribute]:

@@ -69,11 +69,8 @@ def _root_of(v: ir.Value) -> ir.Value:
 
 def _uses_refs(op: ir.Operation) -> bool:
   """Whether any op nested in `op` touches a ref."""
-  for inner in _walk_ops(op):
-    if inner.name.startswith("ref.") or _has_ref_operand(inner) or any(
-        is_ref_type(r.type) for r in inner.results):
-      return True
-  return False
+  return irutil.any_nested_op(op, lambda inner: inner.name.startswith("ref.") or (
+      _has_ref_operand(inner) or any(is_ref_type(r.type) for r in inner.results)))
 
 
 @dataclasses.dataclass
