@@ -49,11 +49,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from refhlo import _jax_private, compiler, runtime
-from refhlo.runtime import (RefhloError, RefhloFallbackWarning,
-                            RefhloFloatingPointError,
-                            RefhloOverflowError, RefhloRuntimeError,
-                            RefhloTypeError, RefhloValueError)
+from refhlo import _jax_private, compiler, errors, runtime
+from refhlo.errors import (RefhloError, RefhloFallbackWarning, RefhloFloatingPointError,
+                           RefhloOverflowError, RefhloRuntimeError, RefhloTypeError,
+                           RefhloValueError)
 
 __all__ = ["jit", "JitFunction", "Traced", "Lowered", "Compiled", "RefhloError",
            "RefhloTypeError", "RefhloValueError", "RefhloOverflowError",
@@ -192,7 +191,7 @@ class Compiled:
 
 def _where(fun: Callable) -> str:
   """`file:line:col: ` of a function's definition, or ''."""
-  where = runtime._fun_where(fun)  # pylint: disable=protected-access
+  where = errors.fun_where(fun)
   return f"{where[0]}:{where[1]}:{where[2]}: " if where else ""
 
 
@@ -386,7 +385,7 @@ class JitFunction:
     it), or None."""
     try:
       runtime.placement(leaves, stage.consts if stage is not None else ())
-    except runtime.PlacementUnsupported as e:
+    except errors.PlacementUnsupported as e:
       return ("refhlo cannot compile this placement: "
               + str(e).split("refhlo.jit: ", 1)[-1].split(";")[0])
     return None

@@ -37,6 +37,7 @@ from jaxlib.mlir.dialects import func as func_dialect
 from jaxlib.mlir.dialects import stablehlo as hlo
 
 from refhlo import _jax_private as jp
+from refhlo.errors import format_error
 from refhlo.compiler.context import prepare_context
 from refhlo.compiler.dialect import (DYNAMIC, Indexer, IndexerError,
                                      RefAddUpdateOp, RefEmptyOp, RefFreeOp,
@@ -55,14 +56,6 @@ class EmitError(Exception):
     self.where = where
     self.kind = kind  # "type" / "value": where JAX raises TypeError / ValueError
     super().__init__(format_error(message, where))
-
-
-def format_error(message: str, where: tuple[str, int, int] | None) -> str:
-  """MLIR's diagnostic format: `file:line:col: error: message`."""
-  if where is None:
-    return f"error: {message}"
-  file, line, col = where
-  return f"{file}:{line}:{col + 1}: error: {message}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,10 +21,8 @@ import ast
 import dataclasses
 import functools
 import inspect
-import os
 import re
 import time
-import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,82 +32,11 @@ import numpy as np
 
 from refhlo import _jax_private as jp
 from refhlo import emit as emit_lib
-
-
-class RefhloError(Exception):
-  """A program refhlo.jit rejects; the message is an MLIR-style diagnostic
-  (`file:line:col: error: ...`) pointing at the user's source."""
-
-
-class RefhloTypeError(RefhloError, TypeError):
-  """A call with an argument refhlo.jit cannot take (also a `TypeError`, as
-  `jax.jit` raises one)."""
-
-
-class RefhloValueError(RefhloError, ValueError):
-  """A call with a bad static argument (also a `ValueError`, as in `jax.jit`)."""
-
-
-class PlacementUnsupported(RefhloValueError):
-  """Arguments whose placement refhlo cannot compile as jax.jit would (a
-  mesh of one device with Auto axes); `refhlo.jit` hands such calls to
-  `jax.jit` (with a `RefhloFallbackWarning`)."""
-
-
-class RefhloFallbackWarning(UserWarning):
-  """A `refhlo.jit` call was run by `jax.jit` because refhlo cannot compile
-  its placement: results are jax.jit's, but ref updates are not guaranteed in
-  place."""
-
-
-class RefhloOverflowError(RefhloError, OverflowError):
-  """An argument too large for its JAX type, e.g. a Python int outside int32
-  (also an `OverflowError`, as `jax.jit` raises one); names the argument."""
-
-
-class RefhloRuntimeError(RefhloError, RuntimeError):
-  """The compiled program failed while running (a host callback raised, out
-  of memory, ...); also a `RuntimeError`, like JAX's `JaxRuntimeError`. The
-  message names every ref the call would have written and says what happened
-  to it; the original error is the `__cause__`. See docs/faults.md."""
-
-
-class RefhloFloatingPointError(RefhloError, FloatingPointError):
-  """`jax_debug_nans` / `jax_debug_infs` found a NaN / Inf in a result or in
-  a ref's new value (also a `FloatingPointError`, as under `jax.jit`). The
-  refs keep their pre-call contents."""
-
-
-for _cls in (RefhloError, RefhloTypeError, RefhloValueError, RefhloFallbackWarning,
-             RefhloOverflowError, RefhloRuntimeError, RefhloFloatingPointError):
-  _cls.__module__ = "refhlo"  # shown as `refhlo.RefhloValueError`, its public name
-del _cls
-
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-
-
-def call_site() -> tuple[str, int, int] | None:
-  """(file, line, col) of the innermost frame outside refhlo and JAX: the
-  user's call of a `refhlo.jit` function. Only used on error paths."""
-  frame = sys._getframe(1)
-  while frame is not None:
-    file = frame.f_code.co_filename
-    if (not os.path.abspath(file).startswith(_PACKAGE_DIR + os.sep)
-        and jp.is_user_file(file)):
-      col = 0
-      try:
-        pos = inspect.getframeinfo(frame, context=0).positions
-        if pos is not None and pos.col_offset is not None:
-          col = pos.col_offset
-      except Exception:  # positions are best effort
-        pass
-      return file, frame.f_lineno, col
-    frame = frame.f_back
-  return None
-
-
-def _error_at_call(cls: type, message: str) -> RefhloError:
-  return cls(emit_lib.format_error(message, call_site()))
+from refhlo.errors import (PlacementUnsupported, RefhloError,
+                           RefhloFloatingPointError, RefhloOverflowError,
+                           RefhloRuntimeError, RefhloTypeError, RefhloValueError,
+                           call_site, error_at_call, format_error, fun_name,
+                           fun_where, in_jax_terms, located)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,7 +146,7 @@ def _leaf_signature(x: Any) -> Any:
   try:
     aval = jp.typeof(x)
   except TypeError:
-    raise _error_at_call(
+    raise error_at_call(
         RefhloTypeError,
         f"refhlo.jit: argument of type {type(x).__name__} is not a valid JAX "
         f"type (arrays, scalars and jax.Ref are)") from None
@@ -267,7 +194,7 @@ def with_shard_map_meshes(where: Any, stage: Stage, num_consts: int,
     return where
   devices = tuple(concrete[0].devices.flat)
   if any(tuple(m.devices.flat) != devices for m in concrete):
-    raise _error_at_call(RefhloValueError, "refhlo.jit: the program's shard_maps "
+    raise error_at_call(RefhloValueError, "refhlo.jit: the program's shard_maps "
                          "run over different meshes; nothing was compiled or donated")
   _check_same_devices(where, devices, "the shard_map's mesh is", ordered=False)
   if isinstance(where, Spmd):
@@ -286,12 +213,12 @@ def _check_same_devices(where: Any, devices: tuple[Any, ...], what: str,
     same = (where.devices == devices if ordered
             else set(where.devices) == set(devices))
     if not same:
-      raise _error_at_call(
+      raise error_at_call(
           RefhloValueError,
           f"refhlo.jit: the arguments are on devices {[d.id for d in where.devices]} "
           f"and {what} on {[d.id for d in devices]}; nothing was compiled or donated")
   elif where is not None and (len(devices) != 1 or devices[0] != where):
-    raise _error_at_call(
+    raise error_at_call(
         RefhloValueError,
         f"refhlo.jit: the arguments are committed to {where} and {what} on "
         f"devices {[d.id for d in devices]} (jax.jit raises the same error); "
@@ -310,12 +237,12 @@ def with_out_shardings(where: Any, stage: Stage, out_shardings: Any,
   try:
     flat = jp.broadcast_prefix(out_shardings, full)
   except ValueError as e:
-    raise _error_at_call(RefhloValueError, f"refhlo.jit: out_shardings does not "
+    raise error_at_call(RefhloValueError, f"refhlo.jit: out_shardings does not "
                          f"match the results' structure: {e}") from None
   try:
     flat = [None if s is None else jp.as_sharding(s) for s in flat]
   except ValueError as e:
-    raise _error_at_call(RefhloValueError, f"refhlo.jit: out_shardings: {e}") from None
+    raise error_at_call(RefhloValueError, f"refhlo.jit: out_shardings: {e}") from None
   avals = list(stage.jaxpr.out_avals) if stage.jaxpr is not None else []
   for k, (s, aval) in enumerate(zip(flat, avals)):
     if s is None:
@@ -324,7 +251,7 @@ def with_out_shardings(where: Any, stage: Stage, out_shardings: Any,
       s.check_compatible_aval(aval.shape)
       s.shard_shape(tuple(aval.shape))
     except (ValueError, TypeError) as e:
-      raise _error_at_call(
+      raise error_at_call(
           RefhloValueError, f"refhlo.jit: out_shardings gives result {k} "
           f"({aval.str_short()}) the sharding {s}, which it cannot have: "
           f"{str(e).splitlines()[0]}; nothing was compiled or donated") from None
@@ -333,7 +260,7 @@ def with_out_shardings(where: Any, stage: Stage, out_shardings: Any,
     return where
   devices = jp.device_assignment(given[0])
   if any(jp.device_assignment(s) != devices for s in given):
-    raise _error_at_call(RefhloValueError, "refhlo.jit: out_shardings are over "
+    raise error_at_call(RefhloValueError, "refhlo.jit: out_shardings are over "
                          "different devices; put every result on the same devices, "
                          "as jax.jit requires")
   _check_same_devices(where, devices, "out_shardings are", ordered=True)
@@ -372,7 +299,7 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
       # A mesh of one device with Auto axes: jax.jit gives each result the
       # sharding Shardy's propagation infers (`P('i')` for a read of a
       # `P('i')` ref), which refhlo cannot reproduce without partitioning.
-      raise _error_at_call(
+      raise error_at_call(
           PlacementUnsupported,
           f"refhlo.jit: {what} has the sharding {s} over a mesh of one device "
           "with Auto axes, whose result shardings only jax.jit's propagation "
@@ -390,7 +317,7 @@ def placement(leaves: Sequence[Any], consts: Sequence[Any] = ()) -> Any:
     if device is None:
       device = d
     elif d != device:
-      raise _error_at_call(
+      raise error_at_call(
           RefhloValueError,
           f"refhlo.jit: arguments are committed to different devices ({device} "
           f"and {d}); put them on one device (refs are updated in place where "
@@ -412,7 +339,7 @@ def _spmd_placement(committed: list[Any], const_committed: list[Any]) -> Spmd:
     if devices is None:
       devices = da
     elif da != devices:
-      raise _error_at_call(
+      raise error_at_call(
           RefhloValueError,
           f"refhlo.jit: arguments are placed on different devices ({what} on "
           f"{len(da)} device(s) {[d.id for d in da]}, another on "
@@ -454,7 +381,7 @@ def split_static(args: tuple[Any, ...], kwargs: dict[str, Any],
   try:
     hash(static)
   except TypeError:
-    raise _error_at_call(
+    raise error_at_call(
         RefhloValueError,
         "refhlo.jit: static arguments must be hashable, got "
         f"{[type(v).__name__ for _, v in static]}") from None
@@ -525,7 +452,7 @@ def overflow_error(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   jax.jit does (`argument path is n`, `p['n']`)."""
   names = arg_names(fun, args, kwargs, static_argnums, static_argnames)
   name = names[e.index] if e.index < len(names) else f"leaf {e.index}"
-  return _error_at_call(
+  return error_at_call(
       RefhloOverflowError,
       f"refhlo.jit: an overflow was encountered while parsing an argument to "
       f"a jitted computation, whose argument path is {name}. Got "
@@ -533,21 +460,6 @@ def overflow_error(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
 
 
 # -- tracing -----------------------------------------------------------------------
-
-def _fun_name(fun: Callable) -> str:
-  name = getattr(fun, "__name__", type(fun).__name__)
-  code = getattr(fun, "__code__", None)
-  if code is not None:
-    return f"{name} at {code.co_filename}:{code.co_firstlineno}"
-  return name
-
-
-def _fun_where(fun: Callable) -> tuple[str, int, int] | None:
-  code = getattr(inspect.unwrap(fun), "__code__", None)
-  if code is None:
-    return None
-  return code.co_filename, code.co_firstlineno, 0
-
 
 def arg_names(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
                static_argnums: tuple[int, ...], static_argnames: tuple[str, ...]
@@ -632,7 +544,7 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
     if isinstance(c, jp.Ref):
       name = _closed_over_name(fun, c)
       _check_ref_argument(c, f"closed-over ref '{name}'" if name else
-                          f"a ref closed over by {_fun_name(fun)}")
+                          f"a ref closed over by {fun_name(fun)}")
   sources = _const_sources(consts, unique)
   emitted = _emit(closed, sources, fun)
   weak = tuple(k for k, w in enumerate(jp.jit_out_weak_types(closed)) if w)
@@ -640,8 +552,8 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   const_names = tuple(_closed_over_name(fun, c) if isinstance(c, jp.Ref)
                       else None for c in consts)
   t_done = time.perf_counter()
-  return Stage(emitted, out_store["tree"], consts, _fun_name(fun),
-               tuple(sources), _fun_where(fun), weak, unique_names, const_names,
+  return Stage(emitted, out_store["tree"], consts, fun_name(fun),
+               tuple(sources), fun_where(fun), weak, unique_names, const_names,
                closed, {"trace_s": t_emit - t_trace, "emit_s": t_done - t_emit})
 
 
@@ -665,8 +577,8 @@ def _returned_ref_error(fun: Callable, x: Any, path: Any, passed: str | None
                f"{', '.join(str(n) for n in others)})")
   if origin.startswith("was created"):
     where += " (created inside the function)"
-  return RefhloValueError(emit_lib.format_error(
-      f"function {_fun_name(fun)} traced for jit returned a mutable array "
+  return RefhloValueError(format_error(
+      f"function {fun_name(fun)} traced for jit returned a mutable array "
       f"reference of type {x.aval.str_short()}{where}, but mutable array "
       f"references cannot be returned (refhlo.jit).\n\nThe returned "
       f"mutable array {origin}.", line))
@@ -688,7 +600,7 @@ def _emit(closed: Any, sources: list[tuple[str, int]], fun: Callable) -> Any:
   except emit_lib.EmitError as e:
     cls = {"type": RefhloTypeError, "value": RefhloValueError}.get(e.kind, RefhloError)
     if e.where is None:
-      raise cls(emit_lib.format_error(e.message, _fun_where(fun))) from None
+      raise cls(format_error(e.message, fun_where(fun))) from None
     raise cls(str(e)) from None
 
 
@@ -697,7 +609,7 @@ def _check_ref_argument(ref: Any, what: str) -> None:
   inner = jp.typeof(ref).inner_aval
   dtype = getattr(inner, "dtype", None)
   if dtype is not None and not jp.is_supported_ref_dtype(dtype):
-    raise _error_at_call(
+    raise error_at_call(
         RefhloTypeError,
         f"refhlo.jit: the {what} is a ref of {inner.str_short()}: refhlo's "
         f"refs hold integer, floating-point or bool elements, not "
@@ -729,7 +641,7 @@ def _return_where(fun: Callable
   """Where `fun` returns: (the location of its only `return` statement, [])
   or, when it has several, (its `def` line, [their line numbers]). Found from
   the source, on the error path only."""
-  where = _fun_where(fun)
+  where = fun_where(fun)
   fn = inspect.unwrap(fun)
   code = getattr(fn, "__code__", None)
   if code is None or code.co_name == "<lambda>":
@@ -786,9 +698,9 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
   except pipeline.PipelineFailure as e:
     # The program is invalid (e.g. a write after jax.ref.freeze): JAX raises
     # ValueError for such programs.
-    raise RefhloValueError(_located(in_jax_terms(str(e)), stage.fun_where)) from None
+    raise RefhloValueError(located(in_jax_terms(str(e)), stage.fun_where)) from None
   except pipeline.PipelineError as e:
-    raise RefhloError(_located(f"error: {e}", stage.fun_where)) from None
+    raise RefhloError(located(f"error: {e}", stage.fun_where)) from None
   t_xla = time.perf_counter()
   try:
     if spmd is not None:
@@ -803,7 +715,7 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
           work, host_callbacks=stage.emitted.host_callbacks,
           options=options or None, backend=backend, device=device)
   except xla.XlaCompileError as e:
-    raise RefhloError(_located(str(e), stage.fun_where)) from None
+    raise RefhloError(located(str(e), stage.fun_where)) from None
   args = stage.emitted.args
   ref_results = []
   for i, a in enumerate(args):
@@ -822,41 +734,6 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
                     spmd=spmd,
                     timings={**stage.timings, "pipeline_s": t_xla - t_pipeline,
                              "xla_s": time.perf_counter() - t_xla})
-
-
-_JAX_WORDS = {
-    "ref.get": "this read of a ref",
-    "ref.swap": "this write to a ref (`r[...] = v` or jax.ref.swap)",
-    "ref.addupdate": "this jax.ref.addupdate",
-    "ref.view": "this view of a ref (`r.at[...]`)",
-    "ref.freeze": "jax.ref.freeze",
-    "ref.free": "end of life",
-    "ref.new": "jax.new_ref",
-    "ref.empty": "jax.empty_ref",
-}
-
-
-def in_jax_terms(message: str) -> str:
-  """A compiler diagnostic reworded for a `refhlo.jit` user: ops named as the
-  JAX operations they come from (`'ref.swap' op` -> "this write to a ref"),
-  locations (`loc(...)`, however nested) as `file:line:col`."""
-  message = re.sub(r"'(ref\.\w+)' op ",
-                   lambda m: _JAX_WORDS.get(m.group(1), m.group(1)) + " ", message)
-  message = re.sub(r"'(ref\.\w+)'", lambda m: _JAX_WORDS.get(m.group(1), m.group(1)),
-                   message)
-  out, k = [], 0
-  while (start := message.find("loc(", k)) >= 0:
-    depth, end = 0, start + 3
-    for end in range(start + 3, len(message)):
-      depth += {"(": 1, ")": -1}.get(message[end], 0)
-      if depth == 0:
-        break
-    inner = message[start:end + 1]
-    m = re.search(r'"([^"]+)":(\d+):(\d+)', inner)
-    out.append(message[k:start] + (f"{m.group(1)}:{m.group(2)}:{m.group(3)}" if m
-                                   else "an unknown location"))
-    k = end + 1
-  return "".join(out) + message[k:]
 
 
 def _annotate_shardings(module: Any, stage: Stage, spmd: Spmd) -> None:
@@ -892,16 +769,6 @@ def _annotate_shardings(module: Any, stage: Stage, spmd: Spmd) -> None:
             jp.hlo_sharding_text(fixed[k], len(avals[k].shape)))
       new.append(ir.DictAttr.get(entries))
     main.attributes["res_attrs"] = ir.ArrayAttr.get(new)
-
-
-def _located(message: str, where: tuple[str, int, int] | None) -> str:
-  """Gives diagnostics that carry no location (`error: ...` at the start of
-  a line) the traced function's location."""
-  if where is None:
-    return message
-  prefix = emit_lib.format_error("", where)[:-len("error: ")]
-  return "\n".join(prefix + line if line.startswith("error: ") else line
-                   for line in message.split("\n"))
 
 
 def const_aliasing_matches(exe: Executable, unique: Sequence[Any]) -> bool:
@@ -966,12 +833,12 @@ def execute(exe: Executable, unique: Sequence[Any]) -> Any:
       refs[i] = x
       buf = jp.ref_buffer(x)
       if buf.is_deleted():
-        raise _error_at_call(
+        raise error_at_call(
             RefhloError, f"the ref {_ref_name(exe, i)} passed to refhlo.jit "
             "has a deleted buffer (was it donated elsewhere, or lost by a "
             "failed call?)")
       if exe.placed and buf.devices() != {exe.xla.device}:
-        raise _error_at_call(
+        raise error_at_call(
             RefhloValueError, f"the ref {_ref_name(exe, i)} lives on "
             f"{sorted(buf.devices(), key=str)}, but this function was compiled "
             f"for {exe.xla.device} (device=/backend=); refs are updated in place "
@@ -1306,9 +1173,9 @@ def _run_failure(exe: Executable, refs: dict[int, Any], inputs: list[Any],
              f"{refs_text}.")
   if not isinstance(e, Exception):
     if hasattr(e, "add_note"):  # Python >= 3.11
-      e.add_note(emit_lib.format_error(message, call_site()))
+      e.add_note(format_error(message, call_site()))
     return None
-  return _error_at_call(RefhloRuntimeError, message)
+  return error_at_call(RefhloRuntimeError, message)
 
 
 def _special_kind(x: Any) -> str | None:
@@ -1358,7 +1225,7 @@ def _check_special(exe: Executable, outs: list[Any],
   flag = "jax_debug_nans" if kind == "nan" else "jax_debug_infs"
   message = (f"{detail} [refhlo.jit with {flag}: found in {where}; every "
              f"ref keeps its pre-call contents]")
-  raise _error_at_call(RefhloFloatingPointError, message) from cause
+  raise error_at_call(RefhloFloatingPointError, message) from cause
 
 
 def _deoptimized_rerun(exe: Executable, unique: Sequence[Any]

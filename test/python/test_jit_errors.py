@@ -12,7 +12,7 @@ import pytest
 from jax import lax
 
 import refhlo
-from refhlo.runtime import RefhloError
+from refhlo.errors import RefhloError
 
 HERE = __file__
 

@@ -19,7 +19,7 @@ from jax import lax
 
 import refhlo
 from refhlo.compiler import xla as xla_lib
-from refhlo.runtime import RefhloError
+from refhlo.errors import RefhloError
 
 HERE = __file__
 REF_OPT = os.path.join(os.path.dirname(sys.executable), "ref-opt")

@@ -18,9 +18,9 @@ from jax.experimental import io_callback
 
 import refhlo
 from refhlo import _jax_private as jp
-from refhlo.runtime import (RefhloError, RefhloFloatingPointError,
-                            RefhloOverflowError, RefhloRuntimeError,
-                            RefhloTypeError)
+from refhlo.errors import (RefhloError, RefhloFloatingPointError,
+                           RefhloOverflowError, RefhloRuntimeError,
+                           RefhloTypeError)
 
 HERE = __file__
 
