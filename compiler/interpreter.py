@@ -297,11 +297,7 @@ class Interpreter:
 
   def __init__(self, module: ir.Operation, *, max_steps: int = 10_000_000):
     self.module = module
-    self.functions: dict[str, ir.Operation] = {}
-    for op in module.regions[0].blocks[0].operations:
-      op = op.operation
-      if op.name == "func.func":
-        self.functions[ir.StringAttr(op.attributes["sym_name"]).value] = op
+    self.functions = {irutil.func_name(f): f for f in irutil.module_functions(module)}
     self.steps = 0
     self.max_steps = max_steps
     self._envs: list[dict[ir.Value, Any]] = []
@@ -534,8 +530,7 @@ def _ref_view(interp, op, operands):
 
 @register_rule("func.call")
 def _func_call(interp, op, operands):
-  callee = ir.FlatSymbolRefAttr(op.attributes["callee"]).value
-  return interp.call(callee, operands)
+  return interp.call(irutil.callee_name(op), operands)
 
 
 # -- stablehlo: elementwise -------------------------------------------------------------

@@ -213,10 +213,9 @@ def _uses_shardy(module_op: ir.Operation) -> bool:
 
 
 def _main_func(module_op: ir.Operation) -> ir.Operation:
-  for op in module_op.regions[0].blocks[0].operations:
-    if op.operation.name == "func.func" and \
-        ir.StringAttr(op.attributes["sym_name"]).value == "main":
-      return op.operation
+  for op in irutil.module_functions(module_op):
+    if irutil.func_name(op) == "main":
+      return op
   raise XlaCompileError("error: the module has no 'func.func @main', "
                         "XLA's entry computation")
 

@@ -210,7 +210,7 @@ class _Checker:
                         ) -> list[tuple[ir.Operation | ir.Value, str]]:
     """Argument and result attributes that XLA rejects, each with where."""
     attrs = fop.attributes
-    name = ir.StringAttr(attrs["sym_name"]).value
+    name = irutil.func_name(fop)
     ftype = ir.FunctionType(ir.TypeAttr(attrs["function_type"]).value)
     inputs, results = list(ftype.inputs), list(ftype.results)
     has_body = len(fop.regions) and len(fop.regions[0].blocks)

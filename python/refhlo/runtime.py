@@ -740,8 +740,10 @@ def _annotate_shardings(module: Any, stage: Stage, spmd: Spmd) -> None:
   """Puts each @main argument's sharding on it (`mhlo.sharding`); the
   pipeline carries a ref's to the result it is donated to."""
   from jaxlib.mlir import ir
-  main = next(op for op in module.body.operations
-              if ir.StringAttr(op.attributes["sym_name"]).value == "main")
+
+  from refhlo.compiler import irutil
+  main = next(f for f in irutil.module_functions(module.operation)
+              if irutil.func_name(f) == "main")
   n = len(stage.emitted.args)
   old = (list(ir.ArrayAttr(main.attributes["arg_attrs"]))
          if "arg_attrs" in main.attributes else [ir.DictAttr.get({})] * n)
