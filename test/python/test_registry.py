@@ -136,3 +136,35 @@ def test_pipeline_elements_are_listed_once(flag):
   assert not [el for el in p.ELEMENTS if f"`{el}`" in prose]
   for el in p.ELEMENTS:
     assert el in PASSES or el in ("canonicalize", "cse"), el
+
+
+@pytest.mark.parametrize("verify_each", [False, True])
+def test_pipeline_output_is_verified(monkeypatch, verify_each):
+  # A pass that leaves invalid IR (a signature its body does not match) fails
+  # the run with MLIR's verifier message whether or not every pass is
+  # verified: the default verifies once, on the pipeline's result.
+  import dataclasses
+
+  from jaxlib.mlir import ir
+
+  from refhlo.compiler.context import make_context
+  from refhlo.compiler.pipeline import PipelineFailure, run_pipeline
+
+  @dataclasses.dataclass
+  class Break(Pass):
+    NAME = "ref-test-break"
+    SUMMARY = "Breaks the IR"
+
+    def run(self, module):
+      f = module.regions[0].blocks[0].operations[0]
+      f.attributes["function_type"] = ir.TypeAttr.get(
+          ir.FunctionType.get([ir.F32Type.get()], []))
+
+  monkeypatch.setitem(transforms._PASS_MODULES, Break.NAME, "<test>")
+  monkeypatch.setitem(transforms._CACHE, Break.NAME, Break)
+  with make_context():
+    m = ir.Module.parse("func.func @f(%a: tensor<i32>) -> tensor<i32> {\n"
+                        "  return %a : tensor<i32>\n}")
+    with pytest.raises(PipelineFailure, match="must match the type of the corresponding"):
+      run_pipeline(m, "builtin.module(ref-test-break, canonicalize)",
+                   verify_each=verify_each)
