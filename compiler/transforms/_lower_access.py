@@ -425,64 +425,20 @@ def _plan(acc: RootAccess, for_write: bool) -> _GatherPlan:
   index_shape = list(acc.batch_shape) + [acc.dims[r].size for r in pointwise]
   n = len(index_shape)
 
-  idx_elt = i32()
+  # The indices operand is used as it is when every indexed dim is direct
+  # and its type is one slicing ops take; otherwise components are i32.
   direct_idx = None
   if acc.indices is not None and is_native_index(elt_of(acc.indices)) and all(
       d.direct for d in acc.dims if isinstance(d, Indexed)):
     direct_idx = elt_of(acc.indices)
-    idx_elt = direct_idx
+  idx_elt = direct_idx if direct_idx is not None else i32()
 
-  comp_t = ir.RankedTensorType.get(index_shape + [1], idx_elt)
-  components: list[ir.Value] = []
-  index_map: list[int] = []
-
-  def bcast_scalar(s: ir.Value) -> ir.Value:
-    return stablehlo.BroadcastInDimOp(comp_t, s, []).result
-
-  column_cache: dict[int, ir.Value] = {}
-
-  def column(k: int) -> ir.Value:
-    """indices[..., k:k+1], shape B + [1]."""
-    if k not in column_cache:
-      it = ir.RankedTensorType(acc.indices.type)
-      b = list(it.shape[:-1])
-      t = ir.RankedTensorType.get(b + [1], it.element_type)
-      column_cache[k] = stablehlo.SliceOp(
-          acc.indices, [0] * len(b) + [k], b + [k + 1], [1] * (len(b) + 1),
-          results=[t]).result
-    return column_cache[k]
-
-  for r, d in enumerate(acc.dims):
-    if isinstance(d, Checked):
-      axis = nb + pointwise.index(r) if r in pointwise else None
-      c = _checked_component(d, for_write, shape[r], index_shape, axis)
-      components.append(convert(c, idx_elt))
-      index_map.append(r)
-    elif isinstance(d, Indexed):
-      col = column(d.k)
-      if d.wrap:
-        col = wrap_negative(col, d.bound)
-      c = col if direct_idx is not None else _indexed_root_index(col, d, for_write, shape[r])
-      if n != nb:
-        dims = list(range(nb)) + [n]
-        c = stablehlo.BroadcastInDimOp(comp_t, c, dims).result
-      components.append(c)
-      index_map.append(r)
-    elif r in pointwise:
-      off = _clamped_offset(acc, r, idx_elt)
-      io = stablehlo.IotaOp(comp_t, nb + pointwise.index(r)).result
-      if d.stride != 1:
-        io = stablehlo.MulOp(io, int_const(d.stride, idx_elt, index_shape + [1])).result
-      if d.offset != 0:
-        io = stablehlo.AddOp(io, bcast_scalar(off)).result
-      components.append(io)
-      index_map.append(r)
-    elif d.offset != 0:
-      components.append(bcast_scalar(_clamped_offset(acc, r, idx_elt)))
-      index_map.append(r)
+  columns: dict[int, ir.Value] = {}
+  components, index_map = _index_components(acc, for_write, pointwise, index_shape,
+                                            idx_elt, direct_idx is not None, columns)
   k_count = 0 if acc.indices is None else ir.RankedTensorType(acc.indices.type).shape[-1]
   if (direct_idx is not None and n == nb and len(components) == k_count
-      and all(components[k] is column_cache.get(k) for k in range(k_count))):
+      and all(components[k] is columns.get(k) for k in range(k_count))):
     indices = acc.indices  # the indices operand as it is: `ref[idx]`
   elif len(components) == 1:
     indices = components[0]
@@ -493,6 +449,62 @@ def _plan(acc: RootAccess, for_write: bool) -> _GatherPlan:
   collapsed = [r for r in range(len(shape)) if r not in windowed]
   slice_sizes = [acc.dims[r].size if r in windowed else 1 for r in range(len(shape))]
   return _GatherPlan(indices, offset_dims, collapsed, index_map, n, slice_sizes)
+
+
+def _index_components(acc: RootAccess, for_write: bool, pointwise: list[int],
+                      index_shape: list[int], idx_elt: ir.Type, direct: bool,
+                      columns: dict[int, ir.Value]
+                      ) -> tuple[list[ir.Value], list[int]]:
+  """One `index_shape + [1]` component of the index array per root dim that
+  needs one (indexed, checked, pointwise, or a window at a non-zero offset),
+  and the root dims they index. `columns` receives the indices' columns
+  sliced on the way (`indices[..., k:k+1]`, by k)."""
+  shape = acc.lens.root_shape
+  nb, n = len(acc.batch_shape), len(index_shape)
+  comp_t = ir.RankedTensorType.get(index_shape + [1], idx_elt)
+
+  def bcast_scalar(s: ir.Value) -> ir.Value:
+    return stablehlo.BroadcastInDimOp(comp_t, s, []).result
+
+  def column(k: int) -> ir.Value:
+    if k not in columns:
+      it = ir.RankedTensorType(acc.indices.type)
+      b = list(it.shape[:-1])
+      t = ir.RankedTensorType.get(b + [1], it.element_type)
+      columns[k] = stablehlo.SliceOp(
+          acc.indices, [0] * len(b) + [k], b + [k + 1], [1] * (len(b) + 1),
+          results=[t]).result
+    return columns[k]
+
+  components: list[ir.Value] = []
+  index_map: list[int] = []
+  for r, d in enumerate(acc.dims):
+    if isinstance(d, Checked):
+      axis = nb + pointwise.index(r) if r in pointwise else None
+      c = _checked_component(d, for_write, shape[r], index_shape, axis)
+      components.append(convert(c, idx_elt))
+    elif isinstance(d, Indexed):
+      col = column(d.k)
+      if d.wrap:
+        col = wrap_negative(col, d.bound)
+      c = col if direct else _indexed_root_index(col, d, for_write, shape[r])
+      if n != nb:
+        c = stablehlo.BroadcastInDimOp(comp_t, c, list(range(nb)) + [n]).result
+      components.append(c)
+    elif r in pointwise:
+      off = _clamped_offset(acc, r, idx_elt)
+      io = stablehlo.IotaOp(comp_t, nb + pointwise.index(r)).result
+      if d.stride != 1:
+        io = stablehlo.MulOp(io, int_const(d.stride, idx_elt, index_shape + [1])).result
+      if d.offset != 0:
+        io = stablehlo.AddOp(io, bcast_scalar(off)).result
+      components.append(io)
+    elif d.offset != 0:
+      components.append(bcast_scalar(_clamped_offset(acc, r, idx_elt)))
+    else:
+      continue
+    index_map.append(r)
+  return components, index_map
 
 
 def _indexed_root_index(col: ir.Value, d: Indexed, for_write: bool,

@@ -497,40 +497,21 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   _, _, unique_of = signature(leaves)
   nuniq = max(unique_of) + 1 if unique_of else 0
   unique = [None] * nuniq
-  for x, u in zip(leaves, unique_of):
+  first_leaf: dict[int, int] = {}
+  for leaf, (x, u) in enumerate(zip(leaves, unique_of)):
     unique[u] = x
+    first_leaf.setdefault(u, leaf)
   names = arg_names(fun, args, kwargs, static_argnums, static_argnames)
-  n = len(args)
-  nums = {i if i >= 0 else i + n for i in static_argnums}
-  out_store: dict[str, Any] = {}
-
-  def flat_fun(*uniq):
-    full = [uniq[u] for u in unique_of]
-    a, kw = jax.tree_util.tree_unflatten(in_tree, full)
-    it = iter(a)
-    call_args = [args[i] if i in nums else next(it) for i in range(n)]
-    call_kwargs = dict(kwargs)
-    call_kwargs.update(kw)
-    out = fun(*call_args, **call_kwargs)
-    flat, out_tree = jax.tree_util.tree_flatten(out)
-    for path, x in jax.tree_util.tree_flatten_with_path(out)[0]:
-      if isinstance(x, jp.Ref):
-        passed = next((names[unique_of.index(u)] for u, t in enumerate(uniq) if t is x),
-                      None)
-        raise _returned_ref_error(fun, x, path, passed)
-    out_store["tree"] = out_tree
-    return flat
-
   for leaf, x in enumerate(leaves):
     if isinstance(x, jp.Ref):
       _check_ref_argument(x, f"argument {names[leaf]}" if leaf < len(names)
                           else "an argument")
+  out_store: dict[str, Any] = {}
+  flat_fun = _flat_function(fun, args, kwargs, static_argnums, in_tree, unique_of,
+                            names, out_store)
   stand_ins = [jp.stand_in_ref(x) if isinstance(x, jp.Ref) else
                jp.stand_in_for_abstract_ref(x) if isinstance(x, jp.AbstractRef) else x
                for x in unique]
-  first_leaf: dict[int, int] = {}
-  for leaf, u in enumerate(unique_of):
-    first_leaf.setdefault(u, leaf)
   uniq_names = [names[first_leaf[u]] if first_leaf[u] < len(names) else ""
                 for u in range(nuniq)]
   t_trace = time.perf_counter()
@@ -555,6 +536,36 @@ def trace(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
   return Stage(emitted, out_store["tree"], consts, fun_name(fun),
                tuple(sources), fun_where(fun), weak, unique_names, const_names,
                closed, {"trace_s": t_emit - t_trace, "emit_s": t_done - t_emit})
+
+
+def _flat_function(fun: Callable, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   static_argnums: tuple[int, ...], in_tree: Any,
+                   unique_of: Sequence[int], names: Sequence[str],
+                   out_store: dict[str, Any]) -> Callable:
+  """`fun` as JAX traces it: flat, deduplicated dynamic leaves in (each
+  distinct ref once), the static arguments put back in place, flat results
+  out (their tree in `out_store["tree"]`); a returned ref is an error."""
+  n = len(args)
+  nums = {i if i >= 0 else i + n for i in static_argnums}
+
+  def flat_fun(*uniq):
+    full = [uniq[u] for u in unique_of]
+    a, kw = jax.tree_util.tree_unflatten(in_tree, full)
+    it = iter(a)
+    call_args = [args[i] if i in nums else next(it) for i in range(n)]
+    call_kwargs = dict(kwargs)
+    call_kwargs.update(kw)
+    out = fun(*call_args, **call_kwargs)
+    flat, out_tree = jax.tree_util.tree_flatten(out)
+    for path, x in jax.tree_util.tree_flatten_with_path(out)[0]:
+      if isinstance(x, jp.Ref):
+        passed = next((names[unique_of.index(u)] for u, t in enumerate(uniq) if t is x),
+                      None)
+        raise _returned_ref_error(fun, x, path, passed)
+    out_store["tree"] = out_tree
+    return flat
+
+  return flat_fun
 
 
 def _returned_ref_error(fun: Callable, x: Any, path: Any, passed: str | None
