@@ -174,6 +174,9 @@ def format_table(report: dict[str, Any]) -> str:
   lines += _section(report.get("scaling"), "pipeline scaling",
                     "pipeline scaling (ref-to-stablehlo, in-process, median of repeats):",
                     _scaling_lines)
+  if report.get("binding_costs"):
+    lines += ["", "MLIR binding trips, the floor under a Python pass (bench/scaling.py):"]
+    lines += _binding_lines(report["binding_costs"])
   lines += _section(report.get("sharded"), "sharded programs",
                     "sharded programs, 8 simulated devices (bench/sharded.py):",
                     _sharded_lines)
@@ -199,11 +202,32 @@ def _section(value: Any, name: str, header: str, render) -> list[str]:
 
 
 def _scaling_lines(rows: list[dict[str, Any]]) -> list[str]:
-  return [f"{r['ops']:>6} ops: parse {r['parse_s'] * 1e3:8.1f} ms "
-          f"({r.get('parse_us_per_op', 0.0):5.1f} us/op), "
-          f"pipeline {r['pipeline_s'] * 1e3:9.1f} ms ({r['us_per_op']:6.1f} us/op)"
-          f"  x{r.get('repeats', 1)}" for r in rows] + [
-              f"pipeline time per op, largest / smallest: {scaling_spread(rows):.2f}x"]
+  lines = [f"{r['ops']:>6} ops: parse {r['parse_s'] * 1e3:8.1f} ms "
+           f"({r.get('parse_us_per_op', 0.0):5.1f} us/op), "
+           f"pipeline {r['pipeline_s'] * 1e3:9.1f} ms ({r['us_per_op']:6.1f} us/op, "
+           f"{r.get('pipeline_over_parse', 0.0):.1f}x parse)"
+           f"  x{r.get('repeats', 1)}" for r in rows]
+  lines.append(f"pipeline time per op, largest / smallest: {scaling_spread(rows):.2f}x")
+  for r in rows:
+    split = _pass_split(r)
+    if split:
+      lines.append(f"{r['ops']:>6} ops, us/op per pass: " + ", ".join(
+          f"{name} {us:.1f}" for name, us in split))
+  return lines
+
+
+def _pass_split(row: dict[str, Any]) -> list[tuple[str, float]]:
+  """(pass, us/op) for each refhlo pass of a scaling row, then MLIR's share
+  (canonicalize, cse, the verifier): the pipeline less the passes."""
+  passes = row.get("passes_us_per_op")
+  if not passes:
+    return []
+  split = [(name.removeprefix("ref-"), us) for name, us in passes.items()]
+  return split + [("MLIR", row["us_per_op"] - sum(passes.values()))]
+
+
+def _binding_lines(costs: dict[str, float]) -> list[str]:
+  return ["  " + ", ".join(f"{k} {v:.2f}" for k, v in costs.items()) + " (us per op)"]
 
 
 def _sharded_lines(report: dict[str, Any]) -> list[str]:
@@ -264,6 +288,16 @@ def format_markdown(report: dict[str, Any]) -> str:
                    f"{r.get('parse_us_per_op', 0.0):.1f} us | {r['pipeline_s'] * 1e3:.1f} ms | "
                    f"{r['us_per_op']:.1f} us |")
     lines += ["", f"Pipeline time per op, largest / smallest: {scaling_spread(sc):.2f}x."]
+    split = [_pass_split(r) for r in sc]
+    if all(split):
+      lines += ["", "| ref ops | " + " | ".join(n for n, _ in split[0]) + " | pipeline / parse |",
+                "|---:|" + "---:|" * (len(split[0]) + 1)]
+      for r, sp in zip(sc, split):
+        lines.append(f"| {r['ops']:,} | " + " | ".join(f"{us:.1f}" for _, us in sp)
+                     + f" | {r['pipeline_over_parse']:.1f}x |")
+    if report.get("binding_costs"):
+      lines += ["", "| binding trip | us per op |", "|---|---:|"]
+      lines += [f"| {k} | {v:.2f} |" for k, v in report["binding_costs"].items()]
   sh = report.get("sharded")
   if isinstance(sh, dict) and "skipped" not in sh:
     from bench import sharded
@@ -316,6 +350,7 @@ def run_all(small: bool = False, rounds: int | None = None,
   if not only or "scaling" in only:
     try:
       report["scaling"] = scaling.run_scaling(small)
+      report["binding_costs"] = scaling.binding_costs()
     except Exception as e:  # noqa: BLE001
       report["scaling"] = {"skipped": _reason(e)}
   if not only or "sharded" in only:

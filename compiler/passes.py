@@ -80,6 +80,9 @@ class Pass:
   # exception (a bug, not a reported failure): ref-opt then offers a crash
   # reproducer.
   crash: ClassVar[BaseException | None] = None
+  # Wall seconds this instance's runs took, summed (set by the pipeline;
+  # `run_pipeline(pass_times=...)` reports it).
+  wall_s: ClassVar[float] = 0.0
 
   def run(self, module: ir.Operation) -> None:
     """Transforms `module` in place; its context and location are current."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import re
+import time
 
 from jaxlib.mlir import ir, passmanager
 
@@ -105,9 +106,11 @@ def _mentions_ref_pass(text: str) -> str | None:
 
 
 def _run_callback(p: Pass):
-  """Wraps `p.run` for the PassManager: failures become diagnostics."""
+  """Wraps `p.run` for the PassManager: failures become diagnostics; the
+  run's wall time is added to `p.wall_s`."""
 
   def run(op, pass_):
+    t0 = time.perf_counter()
     try:
       # Every pass runs with the module's context (and location) current.
       with op.context, op.location, memoized():
@@ -122,6 +125,8 @@ def _run_callback(p: Pass):
       op.location.emit_error(
           f"internal error in pass '{p.NAME}': {type(e).__name__}: {e}")
       pass_.signal_pass_failure()
+    finally:
+      p.wall_s += time.perf_counter() - t0
 
   return run
 
@@ -172,12 +177,16 @@ def add_elements(pm: passmanager.PassManager, elements: list[Element],
 
 
 def build_pass_manager(pipeline: str | list[Element],
-                       context: ir.Context | None = None
+                       context: ir.Context | None = None,
+                       added: list[Pass] | None = None
                        ) -> passmanager.PassManager:
-  """A PassManager anchored on builtin.module running `pipeline`."""
+  """A PassManager anchored on builtin.module running `pipeline`; the refhlo
+  pass instances it runs are appended to `added`, if given."""
   elements = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
   pm = passmanager.PassManager("builtin.module", context=context)
-  add_elements(pm, elements)
+  passes = add_elements(pm, elements)
+  if added is not None:
+    added += passes
   return pm
 
 
@@ -190,7 +199,8 @@ class PipelineFailure(Exception):
 
 
 def run_pipeline(module: ir.Module | ir.Operation, pipeline: str, *,
-                 verify_each: bool = False) -> None:
+                 verify_each: bool = False,
+                 pass_times: dict[str, float] | None = None) -> None:
   """Runs `pipeline` on `module` in place; raises PipelineFailure on errors.
 
   MLIR's IR verifier runs once, on the pipeline's result, unless
@@ -198,9 +208,11 @@ def run_pipeline(module: ir.Module | ir.Operation, pipeline: str, *,
   default, which names the pass that broke the IR). Verifying after each of
   `ref-to-stablehlo`'s eight elements cost ~7 us per ref op, more than some
   passes; the result is verified either way, so invalid IR never reaches
-  XLA."""
+  XLA. `pass_times`, if given, receives each refhlo pass's wall time
+  (seconds, by flag; upstream passes and the verifier are the rest)."""
   op = module.operation
-  pm = build_pass_manager(pipeline, context=op.context)
+  passes: list[Pass] = []
+  pm = build_pass_manager(pipeline, context=op.context, added=passes)
   pm.enable_verifier(verify_each)
   # The passes allocate many short-lived objects and few cycles: Python's
   # cyclic GC would repeatedly traverse everything alive (~10% at 50k ops).
@@ -216,3 +228,6 @@ def run_pipeline(module: ir.Module | ir.Operation, pipeline: str, *,
   finally:
     if gc_was_enabled:
       gc.enable()
+    if pass_times is not None:
+      for p in passes:
+        pass_times[p.NAME] = pass_times.get(p.NAME, 0.0) + p.wall_s

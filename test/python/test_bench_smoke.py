@@ -50,6 +50,15 @@ def test_bench_small_runs_and_reports(tmp_path):
   assert not isinstance(sc, dict), sc  # a dict here is a skip with a reason
   assert all(r["pipeline_s"] > 0 and r["parse_us_per_op"] > 0 and r["repeats"] >= 2
              for r in sc), sc
+  # Each refhlo pass of ref-to-stablehlo timed; together within the pipeline.
+  for r in sc:
+    assert set(r["passes_us_per_op"]) == {
+        "ref-verify", "ref-sparse-updates", "ref-buffer-donation",
+        "ref-effect-elimination", "ref-prepare-for-xla", "ref-check-lowered"}, r
+    assert 0 < sum(r["passes_us_per_op"].values()) < r["us_per_op"], r
+    assert r["pipeline_over_parse"] > 0, r
+  assert set(report["binding_costs"]) >= {"walk callback", "Operation.create"}
+  assert all(v > 0 for v in report["binding_costs"].values()), report["binding_costs"]
   # Sharded programs on 8 simulated devices (bench/sharded.py, its own process).
   sh = report["sharded"]
   assert "skipped" not in sh, sh
