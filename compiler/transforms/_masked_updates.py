@@ -62,7 +62,7 @@ def mask_sharded_updates(f: ir.Operation) -> int:
   if not tiled:
     return 0
   count = 0
-  for op in list(irutil.walk_ops(f)):
+  for op in irutil.walk_ops(f):  # a snapshot: rewriting on the way is safe
     if op.name != "stablehlo.dynamic_update_slice":
       continue
     dims = tiled.get(_buffer_root(op.operands[0]))

@@ -142,7 +142,7 @@ func.func @f(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
       ctx = _Context(graph, graph.in_loops())
       for f in graph.funcs.values():
         self.stat("sharded-updates-masked").add(_masked_updates.mask_sharded_updates(f))
-        ops = list(irutil.walk_ops(f))
+        ops = irutil.walk_ops(f)
         for op in ops:
           if op.name == "func.call":
             self.stat("barriers-inserted").add(_barrier_windows(op))
