@@ -19,6 +19,22 @@ def walk_ops(op: ir.Operation) -> list[ir.Operation]:
   walk (`Operation.walk`, ~2x faster than iterating blocks from Python). A
   list, taken before the caller looks at any op: rewriting while iterating
   over it is safe."""
+  out = _pre_order(op)
+  del out[0]  # `op` itself
+  return out
+
+
+def walk_region_ops(region: ir.Region) -> list[ir.Operation]:
+  """Every op inside `region`, in pre-order (a list, as `walk_ops`)."""
+  out: list[ir.Operation] = []
+  for block in region.blocks:
+    for inner in block.operations:
+      out += _pre_order(inner.operation)
+  return out
+
+
+def _pre_order(op: ir.Operation) -> list[ir.Operation]:
+  """`op` and every op nested in it, in pre-order."""
   out: list[ir.Operation] = []
   append = out.append
 
@@ -27,22 +43,6 @@ def walk_ops(op: ir.Operation) -> list[ir.Operation]:
     return _ADVANCE
 
   op.walk(visit, ir.WalkOrder.PRE_ORDER)
-  del out[0]  # `op` itself
-  return out
-
-
-def walk_region_ops(region: ir.Region) -> list[ir.Operation]:
-  """Every op inside `region`, in pre-order (a list, as `walk_ops`)."""
-  out: list[ir.Operation] = []
-  append = out.append
-
-  def visit(o: ir.Operation) -> ir.WalkResult:
-    append(o)
-    return _ADVANCE
-
-  for block in region.blocks:
-    for inner in block.operations:
-      inner.operation.walk(visit, ir.WalkOrder.PRE_ORDER)
   return out
 
 

@@ -206,7 +206,7 @@ def run_pipeline(module: ir.Module | ir.Operation, pipeline: str, *,
   MLIR's IR verifier runs once, on the pipeline's result, unless
   `verify_each` (then after every pass, as `ref-opt --verify-each` does by
   default, which names the pass that broke the IR). Verifying after each of
-  `ref-to-stablehlo`'s eight elements cost ~7 us per ref op, more than some
+  `ref-to-stablehlo`'s eight elements cost ~4 us per ref op, more than some
   passes; the result is verified either way, so invalid IR never reaches
   XLA. `pass_times`, if given, receives each refhlo pass's wall time
   (seconds, by flag; upstream passes and the verifier are the rest)."""

@@ -32,6 +32,7 @@ class CallGraph:
     self.funcs = funcs
     self.calls = calls
     self._runs_loop: dict[str, bool] = {}  # memo per function, see runs_loop
+    self._in_loops: set[str] | None = None  # memo, see in_loops
 
   @classmethod
   def of(cls, module_op: ir.Operation) -> CallGraph:
@@ -42,6 +43,7 @@ class CallGraph:
     """Gathers the calls of function `name` again (after a rewrite)."""
     self.calls[name] = _calls_in(self.funcs[name])
     self._runs_loop.clear()
+    self._in_loops = None
 
   def callees(self, name: str) -> list[str]:
     return [irutil.callee_name(c) for c in self.calls.get(name, ())]
@@ -78,7 +80,10 @@ class CallGraph:
 
   def in_loops(self) -> set[str]:
     """Functions that may run inside a while loop: called from a loop body or
-    condition, or from a function that may, transitively."""
+    condition, or from a function that may, transitively (computed once,
+    until a `rescan`)."""
+    if self._in_loops is not None:
+      return self._in_loops
     out: set[str] = set()
     todo = [irutil.callee_name(c) for cs in self.calls.values() for c in cs
             if irutil.enclosing(c, (_WHILE,)) is not None]
@@ -88,6 +93,7 @@ class CallGraph:
         continue
       out.add(name)
       todo += self.callees(name)
+    self._in_loops = out
     return out
 
   def runs_loop(self, where: ir.Region | ir.Operation) -> bool:

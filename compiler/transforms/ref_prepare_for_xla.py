@@ -139,7 +139,7 @@ func.func @f(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
   def run(self, module: ir.Operation) -> None:
     with ir.Location.unknown():
       graph = CallGraph.of(module)
-      ctx = _Context(graph, graph.in_loops())
+      graph.in_loops()  # taken before any branch op becomes a loop (memoised)
       for f in graph.funcs.values():
         self.stat("sharded-updates-masked").add(_masked_updates.mask_sharded_updates(f))
         ops = irutil.walk_ops(f)
@@ -154,18 +154,12 @@ func.func @f(%a: tensor<f32>, %k: tensor<i32>, %v: tensor<f32>) -> tensor<f32> {
         # their parents.
         for op in reversed(ops):
           if op.name in _BRANCH_OPS and REF_RESULTS_ATTR in op.attributes:
-            as_loops = _shape_branch_op(op, ctx, irutil.func_name(f))
+            as_loops = _shape_branch_op(op, graph, irutil.func_name(f))
             self.stat("branch-ops-reshaped").add()
             self.stat("branch-ops-as-loops").add(int(as_loops))
 
 
 PASS = RefPrepareForXla
-
-
-@dataclasses.dataclass
-class _Context:
-  graph: CallGraph
-  in_loop: set[str]  # functions that may run inside a while (graph.in_loops())
 
 
 # -- windows passed to writing callees --------------------------------------------
@@ -284,9 +278,7 @@ def _clamp_gather_indices(op: ir.Operation) -> int:
     return 0
   itype = ir.RankedTensorType(indices.type)
   elt, shape = itype.element_type, list(itype.shape)
-  width = ir.IntegerType(elt).width
-  tmax = (1 << (width if hb.is_unsigned(elt) else width - 1)) - 1
-  his = [min(h, tmax) for h in his]
+  his = [min(h, hb.max_of(elt)) for h in his]
   with ir.InsertionPoint(op), op.location:
     lo = hb.int_const(0, elt, shape)
     if len(set(his)) == 1:
@@ -406,7 +398,7 @@ def _incoming(op: ir.Operation, vals: list[ir.Value], changes: set[int]
   return None
 
 
-def _shape_branch_op(op: ir.Operation, ctx: _Context, fname: str) -> bool:
+def _shape_branch_op(op: ir.Operation, graph: CallGraph, fname: str) -> bool:
   """Reshapes a marked case/if; returns whether writing branches became loops."""
   marks = [list(ir.DenseI64ArrayAttr(a)) for a in ir.ArrayAttr(op.attributes[REF_RESULTS_ATTR])]
   del op.attributes[REF_RESULTS_ATTR]
@@ -427,7 +419,7 @@ def _shape_branch_op(op: ir.Operation, ctx: _Context, fname: str) -> bool:
   vals = [[ret.operands[n + j] for ret in rets] for j in range(len(positions))]
   modifies = [[k in ch for k in range(len(rets))] for ch in changes]
   plan = _plan_branches(vals, cur, modifies, [ret.block for ret in rets])
-  if plan.loops and not _loops_allowed(new, plan.writers, cur, ctx, fname):
+  if plan.loops and not _loops_allowed(new, plan.writers, cur, graph, fname):
     plan = _BranchPlan((), plan.writers)  # the case form: copies
   if plan.loops:
     out = _branches_as_loops(new, n, cur, modifies)
@@ -463,12 +455,12 @@ def _split_results(op: ir.Operation, keep: list[int], moved: list[int]
 
 
 def _loops_allowed(op: ir.Operation, writers: list[int], cur: list[ir.Value],
-                   ctx: _Context, fname: str) -> bool:
+                   graph: CallGraph, fname: str) -> bool:
   """Whether the writing branches of `op` may become 0/1-trip while loops."""
   if not all(_zeroable(r.type) for r in op.results):
     return False
-  nested = (fname in ctx.in_loop or irutil.enclosing(op, ("stablehlo.while",)) is not None
-            or any(ctx.graph.runs_loop(op.regions[k]) for k in writers))
+  nested = (fname in graph.in_loops() or irutil.enclosing(op, ("stablehlo.while",)) is not None
+            or any(graph.runs_loop(op.regions[k]) for k in writers))
   if not nested:
     return True
   # Nested: only if no writer reads a buffer except through its update.
@@ -575,7 +567,7 @@ def _branches_hoisted(op: ir.Operation, n: int, cur: list[ir.Value],
         if dus is None:  # the window at offset 0, unchanged
           offs = [hb.int_const(0, h.offset_type)] * len(h.window.shape)
           window = hb.build("stablehlo.dynamic_slice", h.window, [cur[h.j]] + offs,
-                          {"slice_sizes": ir.DenseI64ArrayAttr.get(list(h.window.shape))})
+                            {"slice_sizes": ir.DenseI64ArrayAttr.get(list(h.window.shape))})
         else:
           offs = [hb.convert(o, h.offset_type) for o in list(dus.operands)[2:]]
           window = dus.operands[1]
@@ -607,7 +599,7 @@ def _branches_hoisted(op: ir.Operation, n: int, cur: list[ir.Value],
       parts = [new.results[at + i] for i in range(rank + 1)]
       at += rank + 1
       out[h.j] = hb.build("stablehlo.dynamic_update_slice", cur[h.j].type,
-                        [cur[h.j], parts[rank]] + parts[:rank])
+                          [cur[h.j], parts[rank]] + parts[:rank])
   return out
 
 

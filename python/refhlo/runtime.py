@@ -749,39 +749,23 @@ def compile_stage(stage: Stage, *, options: dict[str, Any] | None = None,
 
 def _annotate_shardings(module: Any, stage: Stage, spmd: Spmd) -> None:
   """Puts each @main argument's sharding on it (`mhlo.sharding`); the
-  pipeline carries a ref's to the result it is donated to."""
+  pipeline carries a ref's to the result it is donated to. Results whose
+  sharding is fixed (out_shardings, Explicit types) get theirs too."""
   from jaxlib.mlir import ir
 
   from refhlo.compiler import irutil
   main = next(f for f in irutil.module_functions(module.operation)
               if irutil.func_name(f) == "main")
-  n = len(stage.emitted.args)
-  old = (list(ir.ArrayAttr(main.attributes["arg_attrs"]))
-         if "arg_attrs" in main.attributes else [ir.DictAttr.get({})] * n)
-  new = []
-  for a, d in zip(stage.emitted.args, old):
-    dd = ir.DictAttr(d)
-    entries = {dd[i].name: dd[i].attr for i in range(len(dd))}
-    text = jp.hlo_sharding_text(spmd.sharding_of(a.source), len(a.shape))
-    entries["mhlo.sharding"] = ir.StringAttr.get(text)
-    new.append(ir.DictAttr.get(entries))
-  main.attributes["arg_attrs"] = ir.ArrayAttr.get(new)
-  # The results whose sharding is fixed (out_shardings, Explicit types).
+  sig = irutil.Signature.of(main)
+  for a, d in zip(stage.emitted.args, sig.arg_attrs):
+    d["mhlo.sharding"] = ir.StringAttr.get(
+        jp.hlo_sharding_text(spmd.sharding_of(a.source), len(a.shape)))
   avals = list(stage.jaxpr.out_avals) if stage.jaxpr is not None else []
-  fixed = {k: spmd.result_sharding(k, aval) for k, aval in enumerate(avals)}
-  if any(v is not None for v in fixed.values()):
-    m = stage.emitted.num_results
-    old = (list(ir.ArrayAttr(main.attributes["res_attrs"]))
-           if "res_attrs" in main.attributes else [ir.DictAttr.get({})] * m)
-    new = []
-    for k, d in enumerate(old):
-      dd = ir.DictAttr(d)
-      entries = {dd[i].name: dd[i].attr for i in range(len(dd))}
-      if fixed.get(k) is not None:
-        entries["mhlo.sharding"] = ir.StringAttr.get(
-            jp.hlo_sharding_text(fixed[k], len(avals[k].shape)))
-      new.append(ir.DictAttr.get(entries))
-    main.attributes["res_attrs"] = ir.ArrayAttr.get(new)
+  for k, (aval, d) in enumerate(zip(avals, sig.res_attrs)):
+    fixed = spmd.result_sharding(k, aval)
+    if fixed is not None:
+      d["mhlo.sharding"] = ir.StringAttr.get(jp.hlo_sharding_text(fixed, len(aval.shape)))
+  sig.apply(main)
 
 
 def const_aliasing_matches(exe: Executable, unique: Sequence[Any]) -> bool:
