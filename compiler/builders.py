@@ -83,8 +83,7 @@ def clamp_to(v: ir.Value, hi: int, out: ir.Type | None = None) -> ir.Value:
   shape = ir.RankedTensorType(v.type).shape
   hi = max(hi, 0)
   if isinstance(elt, ir.IntegerType):
-    width = ir.IntegerType(elt).width
-    hi = min(hi, (1 << (width if is_unsigned(elt) else width - 1)) - 1)
+    hi = min(hi, max_of(elt))
   lo_c = int_const(0, elt, shape)
   hi_c = int_const(hi, elt, shape)
   c = stablehlo.ClampOp(lo_c, v, hi_c).result
@@ -95,11 +94,7 @@ def clamp_range(v: ir.Value, lo: int, hi: int) -> ir.Value:
   """clamp(lo, v, hi) in v's own type (bounds cut to what the type holds)."""
   elt = elt_of(v)
   shape = ir.RankedTensorType(v.type).shape
-  width = ir.IntegerType(elt).width
-  if is_unsigned(elt):
-    tmin, tmax = 0, (1 << width) - 1
-  else:
-    tmin, tmax = -(1 << (width - 1)), (1 << (width - 1)) - 1
+  tmin, tmax = min_of(elt), max_of(elt)
   lo, hi = max(lo, tmin), min(hi, tmax)
   if lo <= tmin and hi >= tmax:
     return v
@@ -132,9 +127,15 @@ def reshape(v: ir.Value, shape: Sequence[int]) -> ir.Value:
   if tuple(t.shape) == tuple(shape):
     return v
   return build("stablehlo.reshape",
-             ir.RankedTensorType.get(list(shape), t.element_type), [v])
+               ir.RankedTensorType.get(list(shape), t.element_type), [v])
 
 
 def max_of(t: ir.Type) -> int:
+  """The largest value of integer type `t`."""
   w = ir.IntegerType(t).width
   return (1 << (w if is_unsigned(t) else w - 1)) - 1
+
+
+def min_of(t: ir.Type) -> int:
+  """The smallest value of integer type `t`."""
+  return 0 if is_unsigned(t) else -(1 << (ir.IntegerType(t).width - 1))

@@ -189,10 +189,9 @@ class Compiled:
     return runtime.execute(self._exe, unique)
 
 
-def _where(fun: Callable) -> str:
-  """`file:line:col: ` of a function's definition, or ''."""
-  where = errors.fun_where(fun)
-  return f"{where[0]}:{where[1]}:{where[2]}: " if where else ""
+def _error_at_def(fun: Callable, message: str) -> RefhloValueError:
+  """A RefhloValueError located at `fun`'s definition (MLIR's format)."""
+  return RefhloValueError(errors.format_error(message, errors.fun_where(fun)))
 
 
 _HLO_PRIMITIVE = {
@@ -415,8 +414,8 @@ class JitFunction:
       flat = _jax_private.broadcast_prefix(
           tuple(spec) if isinstance(spec, list) else spec, dyn_args)
     except ValueError as e:
-      raise RefhloValueError(f"{_where(self._fun)}error: in_shardings does not "
-                             f"match the positional arguments: {e}") from None
+      raise _error_at_def(self._fun, "in_shardings does not match the positional "
+                          f"arguments: {e}") from None
     leaves, tree = jax.tree_util.tree_flatten(dyn_args, is_leaf=lambda x: x is None)
 
     def name(k: int) -> str:
@@ -438,7 +437,7 @@ class JitFunction:
     try:
       s = _jax_private.as_sharding(s)
     except ValueError as e:
-      raise RefhloValueError(f"{_where(self._fun)}error: in_shardings: {e}") from None
+      raise _error_at_def(self._fun, f"in_shardings: {e}") from None
     if isinstance(x, _jax_private.Ref):
       have = _jax_private.ref_buffer(x).sharding
     elif isinstance(x, jax.Array) and x.committed:
@@ -453,14 +452,14 @@ class JitFunction:
       try:
         return jax.device_put(x, s)
       except (ValueError, TypeError) as e:
-        raise RefhloValueError(
-            f"{_where(self._fun)}error: in_shardings gives {name()} the sharding "
-            f"{s}, which it cannot have: {str(e).splitlines()[0]}") from None
+        raise _error_at_def(
+            self._fun, f"in_shardings gives {name()} the sharding {s}, which it "
+            f"cannot have: {str(e).splitlines()[0]}") from None
     if not have.is_equivalent_to(s, len(x.shape)):
-      raise RefhloValueError(
-          f"{_where(self._fun)}error: in_shardings gives {name()} the sharding {s}, "
-          f"but it has {have} (jax.jit raises the same error; a ref is updated "
-          "where it is, so it is never moved); nothing was compiled or donated")
+      raise _error_at_def(
+          self._fun, f"in_shardings gives {name()} the sharding {s}, but it has "
+          f"{have} (jax.jit raises the same error; a ref is updated where it is, so "
+          "it is never moved); nothing was compiled or donated")
     return x
 
   @_api
